@@ -32,7 +32,9 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("NODE_INDEX", "0", "This node's index, 0-based; node i lives at the subnet's .(10+i)."),
-    Setting("SEED_IPS", "127.0.0.1", "Comma-separated IPs of the seed nodes the node joins through."),
+    Setting(
+        "SEED_IPS", "127.0.0.1", "Comma-separated IPs of the seed nodes the node joins through."
+    ),
     Setting("CASTY_PORT", "25520", "TCP port of the casty cluster transport, on every node."),
     Setting("HTTP_PORT", "8000", "TCP port of the HTTP API."),
     Setting("HTTP_HOST", "0.0.0.0", "Address the HTTP API binds to."),
@@ -42,26 +44,60 @@ SETTINGS: tuple[Setting, ...] = (
         "IP this node advertises to the others. Empty: 127.0.0.1 when every seed is a loopback"
         " address, otherwise the subnet's .(10+NODE_INDEX).",
     ),
-    Setting("CLUSTER_SUBNET", DEFAULT_SUBNET, "Subnet the nodes live in (move it if your LAN collides)."),
-    Setting("CLUSTER_NAME", "casty-cluster", "casty cluster name; a node of another name is refused."),
-    Setting("REPLICAS", "3", "Replicas kept of each entity (capped by the cluster size); writes wait for a majority."),
+    Setting(
+        "CLUSTER_SUBNET", DEFAULT_SUBNET, "Subnet the nodes live in (move it if your LAN collides)."
+    ),
+    Setting(
+        "CLUSTER_NAME", "casty-cluster", "casty cluster name; a node of another name is refused."
+    ),
+    Setting(
+        "REPLICAS",
+        "3",
+        "Replicas kept of each entity (capped by the cluster size); writes wait for a majority.",
+    ),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LOG_FORMAT", "plain", "plain (one line of text) or json (one object per line)."),
     Setting("HEARTBEAT_MS", "500", "casty heartbeat period between neighbours."),
-    Setting("SUSPECT_AFTER_MS", "2000", "Silence after which casty suspects a member (its owner keys move)."),
+    Setting(
+        "SUSPECT_AFTER_MS",
+        "2000",
+        "Silence after which casty suspects a member (its owner keys move).",
+    ),
     Setting("DEAD_AFTER_MS", "2000", "Time as suspect after which casty declares a member dead."),
     Setting("REMOVE_AFTER_S", "60", "Time as dead after which a member is removed from the table."),
-    Setting("REQUEST_TIMEOUT_MS", "5000", "Deadline of one entity operation; past it the answer is 504."),
-    Setting("WRITE_TIMEOUT_MS", "3000", "How long a write waits for a majority of replicas; past it, 503."),
-    Setting("DRAIN_SECONDS", "6", "On SIGTERM, how long /health fails before the node stops serving."),
-    Setting("LEAVE_TIMEOUT_S", "15", "On shutdown, how long the node waits for replicas to take its entities."),
-    Setting("KEEP_ALIVE_S", "75", "HTTP keep-alive; above the load balancer's idle timeout (ALB: 60 s)."),
+    Setting(
+        "REQUEST_TIMEOUT_MS", "5000", "Deadline of one entity operation; past it the answer is 504."
+    ),
+    Setting(
+        "WRITE_TIMEOUT_MS",
+        "3000",
+        "How long a write waits for a majority of replicas; past it, 503.",
+    ),
+    Setting(
+        "DRAIN_SECONDS", "6", "On SIGTERM, how long /health fails before the node stops serving."
+    ),
+    Setting(
+        "LEAVE_TIMEOUT_S",
+        "15",
+        "On shutdown, how long the node waits for replicas to take its entities.",
+    ),
+    Setting(
+        "KEEP_ALIVE_S", "75", "HTTP keep-alive; above the load balancer's idle timeout (ALB: 60 s)."
+    ),
     Setting("MAX_ID_LENGTH", "128", "Longest entity id and KV key, in characters."),
     Setting("MAX_VALUE_BYTES", "65536", "Largest KV value, in UTF-8 bytes."),
     Setting("MAX_KEYS_PER_ENTITY", "1000", "Most keys one KV entity holds."),
+    Setting(
+        "MAX_ENTITY_BYTES",
+        "1048576",
+        "Most UTF-8 bytes of keys and values one KV entity holds"
+        " (every write copies the whole entity to its replicas).",
+    ),
     Setting("MAX_AMOUNT", "1000000000", "Largest absolute increment amount."),
     Setting("MAX_BODY_BYTES", "131072", "Largest request body; larger is 413."),
-    Setting("IDEMPOTENCY_WINDOW", "1000", "Idempotency keys remembered per counter (the most recent)."),
+    Setting(
+        "IDEMPOTENCY_WINDOW", "256", "Idempotency keys remembered per counter (the most recent)."
+    ),
 )
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -95,9 +131,10 @@ class Settings:
     max_id_length: int = 128
     max_value_bytes: int = 65536
     max_keys_per_entity: int = 1000
+    max_entity_bytes: int = 1_048_576
     max_amount: int = 1_000_000_000
     max_body_bytes: int = 131072
-    idempotency_window: int = 1000
+    idempotency_window: int = 256
 
     @property
     def casty_address(self) -> str:
@@ -111,7 +148,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read and validate every setting from `env`; raises `SettingsError` on the first bad one."""
+        """Read and validate every setting from `env`; raise `SettingsError` at the first bad."""
         raw = {s.name: env.get(s.name, s.default).strip() for s in SETTINGS}
         node_index = _integer(raw, "NODE_INDEX", 0, 244)
         seed_ips = _seed_ips(raw["SEED_IPS"])
@@ -148,15 +185,21 @@ class Settings:
             max_id_length=_integer(raw, "MAX_ID_LENGTH", 1, 1024),
             max_value_bytes=_integer(raw, "MAX_VALUE_BYTES", 1, 1_048_576),
             max_keys_per_entity=_integer(raw, "MAX_KEYS_PER_ENTITY", 1, 100_000),
+            max_entity_bytes=_integer(raw, "MAX_ENTITY_BYTES", 1024, 64 * 1_048_576),
             max_amount=_integer(raw, "MAX_AMOUNT", 1, 2**53),
             max_body_bytes=_integer(raw, "MAX_BODY_BYTES", 1024, 16_777_216),
             idempotency_window=_integer(raw, "IDEMPOTENCY_WINDOW", 1, 100_000),
         )
         if settings.request_timeout_ms <= settings.write_timeout_ms:
             raise SettingsError(
-                f"REQUEST_TIMEOUT_MS is {settings.request_timeout_ms}, not above WRITE_TIMEOUT_MS of"
-                f" {settings.write_timeout_ms}: an unconfirmed write would surface as a deadline"
-                " (504) instead of as unavailable (503)"
+                f"REQUEST_TIMEOUT_MS is {settings.request_timeout_ms},"
+                f" not above WRITE_TIMEOUT_MS of {settings.write_timeout_ms}: an unconfirmed"
+                " write would surface as a deadline (504) instead of as unavailable (503)"
+            )
+        if settings.max_entity_bytes < settings.max_value_bytes:
+            raise SettingsError(
+                f"MAX_ENTITY_BYTES is {settings.max_entity_bytes}, below MAX_VALUE_BYTES of"
+                f" {settings.max_value_bytes}: the largest allowed value could never be stored"
             )
         if settings.max_body_bytes < settings.max_value_bytes:
             raise SettingsError(
@@ -185,7 +228,9 @@ def _integer(raw: Mapping[str, str], name: str, low: int, high: int) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise SettingsError(f"{name} is {text!r}: expected a whole number from {low} to {high}") from None
+        raise SettingsError(
+            f"{name} is {text!r}: expected a whole number from {low} to {high}"
+        ) from None
     if not low <= value <= high:
         raise SettingsError(f"{name} is {value}: expected a whole number from {low} to {high}")
     return value
@@ -222,7 +267,9 @@ def _ip(raw: Mapping[str, str], name: str) -> str:
 def _seed_ips(text: str) -> tuple[str, ...]:
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts:
-        raise SettingsError(f"SEED_IPS is {text!r}: expected one or more comma-separated IPv4 addresses")
+        raise SettingsError(
+            f"SEED_IPS is {text!r}: expected one or more comma-separated IPv4 addresses"
+        )
     seeds = []
     for part in parts:
         try:
@@ -252,9 +299,7 @@ def _subnet(text: str) -> ipaddress.IPv4Network:
     return network
 
 
-def _node_ip(
-    text: str, seeds: tuple[str, ...], subnet: ipaddress.IPv4Network, index: int
-) -> str:
+def _node_ip(text: str, seeds: tuple[str, ...], subnet: ipaddress.IPv4Network, index: int) -> str:
     if not text:
         if all(ipaddress.IPv4Address(seed).is_loopback for seed in seeds):
             # A node started by hand next to loopback seeds must never advertise or dial the
@@ -266,7 +311,9 @@ def _node_ip(
     except ValueError:
         raise SettingsError(f"NODE_IP is {text!r}: expected an IPv4 address, or empty") from None
     if address.is_unspecified:
-        raise SettingsError(f"NODE_IP is {text!r}: a node must advertise an address others can dial")
+        raise SettingsError(
+            f"NODE_IP is {text!r}: a node must advertise an address others can dial"
+        )
     return str(address)
 
 

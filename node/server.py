@@ -1,0 +1,70 @@
+"""Serving the node with Hypercorn, and shutting it down in order.
+
+On SIGTERM (or SIGINT) the node fails `/health` at once, keeps serving for `DRAIN_SECONDS` so the
+load balancer notices and stops sending (HAProxy checks every second, the ALB every few), then
+stops accepting, lets requests in flight finish, and leaves the cluster so that casty moves its
+entities to their replicas before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from node.cluster import Membership
+from node.http import create_app
+from node.settings import Settings
+
+log = logging.getLogger("node.lifecycle")
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.http_host}:{settings.http_port}"]
+    # Longer than the balancer's idle timeout (ALB: 60 s), so that the balancer, never the node,
+    # closes an idle connection; the other way round a request can race the close and get a 502.
+    config.keep_alive_timeout = settings.keep_alive_s
+    config.graceful_timeout = 10
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain, stop serving and leave the cluster."""
+    app = create_app(settings)
+    node: Membership = app.extensions["membership"]
+    stopping = asyncio.Event()
+    served = asyncio.Event()
+
+    async def drain(signame: str) -> None:
+        log.info(
+            "%s received: draining for %.1f s (DRAIN_SECONDS) before the node stops serving",
+            signame,
+            settings.drain_seconds,
+        )
+        node.drain()
+        await asyncio.sleep(settings.drain_seconds)
+        served.set()
+
+    def on_signal(signame: str) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        asyncio.get_running_loop().create_task(drain(signame))
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    log.info(
+        "serving HTTP on %s:%d, cluster transport on %s",
+        settings.http_host,
+        settings.http_port,
+        settings.casty_address,
+    )
+    await serve(app, hypercorn_config(settings), shutdown_trigger=served.wait)
+    log.info("stopped")
