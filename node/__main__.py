@@ -22,8 +22,7 @@ def main() -> int:
         print(f"node: bad setting: {error}", file=sys.stderr)
         return 2
     logs.configure(settings)
-    asyncio.run(run(settings))
-    return 0
+    return asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

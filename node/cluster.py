@@ -52,13 +52,14 @@ class Membership:
         self.counter, self.kv = entities.configured(settings.replicas)
         self.metrics = NodeMetrics(self.stats, self.members)
         self._system: ActorSystem | None = None
-        self._joined = asyncio.Event()
+        self.failed = asyncio.Event()
+        """Set when joining failed (the casty port is taken, the cluster refused this node)."""
         self._joining: asyncio.Task[None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Begin joining the cluster; `joined` is set once a seed answered (or none was needed)."""
+        """Begin joining the cluster in the background; `failed` is set if that fails."""
         s = self.settings
         cluster = Cluster(
             bind=s.casty_address,
@@ -86,9 +87,14 @@ class Membership:
             self.settings.casty_address,
             ", ".join(self.settings.seeds),
         )
-        await system.__aenter__()
+        try:
+            await system.__aenter__()
+        except Exception as exc:
+            log.error("could not join the cluster as %s: %s", self.settings.casty_address, exc)
+            self.phase = "stopped"
+            self.failed.set()
+            return
         self._system = system
-        self._joined.set()
         if self.phase == "starting":
             self.phase = "serving"
         log.info("joined: %d members seen", len(system.members))

@@ -34,8 +34,11 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
-async def run(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then drain, stop serving and leave the cluster."""
+async def run(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT, then drain, stop serving and leave the cluster.
+
+    Answers the exit status: 1 when the node could not listen or join, 0 after an orderly stop.
+    """
     app = create_app(settings)
     node: Membership = app.extensions["membership"]
     stopping = asyncio.Event()
@@ -66,5 +69,24 @@ async def run(settings: Settings) -> None:
         settings.http_port,
         settings.casty_address,
     )
-    await serve(app, hypercorn_config(settings), shutdown_trigger=served.wait)
+    async def give_up() -> None:
+        await node.failed.wait()
+        served.set()
+
+    watcher = loop.create_task(give_up())
+    try:
+        await serve(app, hypercorn_config(settings), shutdown_trigger=served.wait)
+    except OSError as exc:
+        log.error(
+            "cannot serve HTTP on %s:%d (HTTP_HOST, HTTP_PORT): %s",
+            settings.http_host,
+            settings.http_port,
+            exc.strerror or exc,
+        )
+        return 1
+    finally:
+        watcher.cancel()
+    if node.failed.is_set():
+        return 1
     log.info("stopped")
+    return 0
