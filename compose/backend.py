@@ -93,6 +93,14 @@ class Backend(Protocol):
         """The node's published URL, `http://127.0.0.1:{8100+node}`."""
         ...
 
+    def process(self, node: int) -> str:
+        """The node's process or container as a short phrase for `status` (`pid 123 paused`)."""
+        ...
+
+    def logs_command(self, service: str | None) -> list[str]:
+        """The command that follows the log of one service (`node3`, `alb`), or of all."""
+        ...
+
 
 def docker_engine_reachable() -> bool:
     """Whether a Docker engine answers a ping (with the docker SDK's usual environment)."""
