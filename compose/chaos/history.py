@@ -24,7 +24,9 @@ from typing import Literal
 
 Outcome = Literal["ok", "failed", "indeterminate"]
 Kind = Literal["increment", "counter_read", "kv_write", "kv_read", "kv_cas"]
-Phase = Literal["run", "final"]
+Phase = Literal["run", "settle", "final"]
+"""`run`: under the nemesis; `settle`: read rounds after the heal that did not agree yet;
+`final`: the read round after the heal that the checkers judge."""
 
 WRITE_KINDS: frozenset[str] = frozenset({"increment", "kv_write", "kv_cas"})
 
