@@ -86,3 +86,10 @@ def test_the_node_refuses_to_start_on_a_bad_value_with_status_2() -> None:
     )
     assert done.returncode == 2
     assert "NODE_INDEX is 'ten'" in done.stderr
+
+
+def test_the_readme_table_explains_every_setting_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default else "(derived)"
+        assert f"| `{setting.name}` | {default} |" in readme, setting.name
