@@ -30,7 +30,31 @@ lint:
 
 # ---- local cluster (compose/) ----------------------------------------------------------------
 
+# Start the ten-node cluster behind 127.0.0.1:8080 (BACKEND=namespaces|docker overrides the pick).
+local-up:
+    flock /tmp/casty-cluster.lock {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} up
+
+# Remove everything the local cluster made: processes or containers, namespaces, bridge, tables.
+local-down:
+    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} down
+
+# Show each node: address, health, members it sees alive, process or container.
+local-status:
+    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} status
+
+# Follow the logs of one service (local-logs 3, local-logs alb) or of all of them.
+local-logs SERVICE="":
+    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} logs {{SERVICE}}
+
 # ---- chaos (compose/chaos) -------------------------------------------------------------------
+
+# Faults under a checked workload: just chaos [--duration S] [--seed N] [--nemesis kill,...] [--rate R].
+chaos *ARGS:
+    flock /tmp/casty-cluster.lock {{python}} -m compose.chaos {{ARGS}}
+
+# How long a killed owner's counters stay unavailable, per failure-detection setting (own cluster).
+chaos-failover *ARGS:
+    flock /tmp/casty-cluster.lock {{python}} -m compose.chaos.failover {{ARGS}}
 
 # ---- load and benchmarks (loadtest/) ---------------------------------------------------------
 

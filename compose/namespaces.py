@@ -38,7 +38,7 @@ from typing import Any
 
 from compose.backend import ClusterError, can_run_namespaces
 from compose.health import last_lines, wait_until_healthy
-from compose.topology import Service, Topology
+from compose.topology import Service, Topology, load_topology
 
 log = logging.getLogger("compose.namespaces")
 
@@ -210,9 +210,9 @@ class NamespaceBackend:
     # ---- up --------------------------------------------------------------------------------
 
     def _refuse_if_present(self) -> None:
-        leftovers = _namespaces() + _links() + _tables()
+        found = _namespaces() + _links() + _tables()
         state = self._read_state()
-        if state is None and not leftovers:
+        if state is None and not found:
             return
         running = [] if state is None else [n for n, r in state["processes"].items() if _running(r)]
         if state is not None and state.get("phase") == "up" and running:
@@ -223,23 +223,20 @@ class NamespaceBackend:
             )
         raise ClusterError(
             "a half-made cluster from an earlier run is still here"
-            f" ({', '.join(leftovers) or 'its state file'}): run `just local-down` to remove it"
+            f" ({', '.join(found) or 'its state file'}): run `just local-down` to remove it"
         )
 
     def _refuse_taken_ports(self) -> None:
         for service in self.topology.services:
             port = service.published
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((port.host_ip, port.host_port))
-                except OSError as error:
-                    holder = _run(["ss", "-ltnpH", f"sport = :{port.host_port}"], check=False)
-                    raise ClusterError(
-                        f"port {port.host_ip}:{port.host_port} ({service.name}) is taken"
-                        f" ({error.strerror}): {holder.strip() or 'see ss -ltnp'}. Stop what"
-                        " listens there, then run `just local-up` again"
-                    ) from None
+            error = _bind_error(port.host_ip, port.host_port)
+            if error is not None:
+                holder = _run(["ss", "-ltnpH", f"sport = :{port.host_port}"], check=False)
+                raise ClusterError(
+                    f"port {port.host_ip}:{port.host_port} ({service.name}) is taken ({error}):"
+                    f" {holder.strip() or 'see ss -ltnp'}. Stop what listens there, then run"
+                    " `just local-up` again"
+                )
 
     def _create(self) -> None:
         started = time.monotonic()
@@ -470,6 +467,35 @@ class NamespaceBackend:
         state = self._state()
         state["paused"] = [n for n in state["paused"] if n != node]
         self._write_state(state)
+
+
+def leftovers() -> list[str]:
+    """Everything of a namespace-backend cluster still on this machine, as phrases; [] is clean.
+
+    Looks for the prefixed namespaces, links and nftables tables, the state directory, and
+    anything listening on the published ports."""
+    found = [f"namespace {name}" for name in _namespaces()]
+    found += [f"link {name}" for name in _links()]
+    found += [f"nftables table {table}" for table in _tables()]
+    if STATE_DIR.exists():
+        found.append(f"directory {STATE_DIR}")
+    topology = load_topology()
+    for service in topology.services:
+        port = service.published
+        if _bind_error(port.host_ip, port.host_port) is not None:
+            found.append(f"a listener on {port.host_ip}:{port.host_port}")
+    return found
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be bound (someone listens there), or None when it is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 # ---- processes ---------------------------------------------------------------------------------

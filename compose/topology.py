@@ -22,6 +22,8 @@ COMPOSE_DIR = Path(__file__).resolve().parent
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 NETWORK = "cluster"
 BALANCER = "alb"
+PROJECT = "casty"
+"""The Compose project name: `docker compose -p casty`, and the prefix of every name it makes."""
 _NODE_NAME = re.compile(r"node(\d+)")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
@@ -129,7 +131,7 @@ def load_topology(path: Path = COMPOSE_FILE) -> Topology:
         raise TopologyError(f"{path}: node services must be node0..nodeN, found {sorted(nodes)}")
     return Topology(
         path=path,
-        project=str(document.get("name") or path.parent.name),
+        project=str(document.get("name") or PROJECT),
         subnet=subnet,
         nodes=tuple(nodes[i] for i in range(len(nodes))),
         balancer=balancer,
