@@ -58,4 +58,30 @@ chaos-failover *ARGS:
 
 # ---- load and benchmarks (loadtest/) ---------------------------------------------------------
 
+# Headless Locust run (default: local balancer, 20 users, 60 s); reports in results/load/<UTC time>/.
+load URL="http://127.0.0.1:8080" USERS="20" DURATION="60s" *ARGS:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    out="results/load/$(date -u +%Y%m%dT%H%M%SZ)"
+    mkdir -p "$out"
+    rate=$(( {{USERS}} / 5 > 1 ? {{USERS}} / 5 : 1 ))
+    {{python}} -m locust -f loadtest/locustfile.py --host "{{URL}}" --headless \
+        -u "{{USERS}}" -r "$rate" -t "{{DURATION}}" --only-summary \
+        --csv "$out/load" --html "$out/report.html" {{ARGS}} 2>&1 | tee "$out/locust.log"
+    status=${PIPESTATUS[0]}
+    echo "reports: $out/report.html, $out/load_stats.csv (exit status $status: 0 means no failure)"
+    exit "$status"
+
+# Locust's web UI on http://127.0.0.1:8089, aimed at URL (default: the local balancer).
+load-ui URL="http://127.0.0.1:8080" *ARGS:
+    {{python}} -m locust -f loadtest/locustfile.py --host "{{URL}}" --web-host 127.0.0.1 {{ARGS}}
+
+# Benchmarks side by side: bare Quart vs one node, then 1, 3 and 10 nodes (results/bench/<time>/).
+bench *ARGS:
+    flock /tmp/casty-cluster.lock {{python}} -m loadtest.bench all {{ARGS}}
+
+# Benchmark a bare Quart/Hypercorn endpoint against one node: the read and increment ratios.
+bench-node *ARGS:
+    {{python}} -m loadtest.bench node {{ARGS}}
+
 # ---- AWS (infra/) ----------------------------------------------------------------------------
