@@ -16,10 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from casty import Askable, Context, DefaultedActor, actor
+from casty import Askable, Backoff, Context, DefaultedActor, actor
 
-REPLICAS = 3
-"""Replicas per entity when the settings say nothing else; casty caps it by the cluster size."""
+RESTART = Backoff(first=timedelta(milliseconds=50), limit=timedelta(seconds=1))
+"""How soon a body whose write was not confirmed runs again, from the last confirmed state.
+
+casty's default grows to 10 s, which would keep an entity unavailable long after a partition
+heals; an entity here holds no resource that a quick retry could exhaust.
+"""
 
 
 # ---- counter -----------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ class ReadCounter(Askable[int]):
 type CounterMessage = Increment | ReadCounter
 
 
-@actor(initial=CounterState(), write="majority", idle_after=timedelta(minutes=5))
+@actor(initial=CounterState(), write="majority", idle_after=timedelta(minutes=5), backoff=RESTART)
 async def counter(ctx: Context[CounterState, CounterMessage]) -> None:
     """A counter entity: one increment at a time, each confirmed by a majority before it answers."""
     async for msg in ctx.inbox:
@@ -188,7 +192,7 @@ class ReadAll(Askable[tuple[Listed, ...]]):
 type KVMessage = Put | Read | Remove | ReadAll
 
 
-@actor(initial=KVState(), write="majority", idle_after=timedelta(minutes=5))
+@actor(initial=KVState(), write="majority", idle_after=timedelta(minutes=5), backoff=RESTART)
 async def kv(ctx: Context[KVState, KVMessage]) -> None:
     """A key-value entity: each write or delete is confirmed by a majority before it answers."""
     async for msg in ctx.inbox:

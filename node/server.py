@@ -69,6 +69,7 @@ async def run(settings: Settings) -> int:
         settings.http_port,
         settings.casty_address,
     )
+
     async def give_up() -> None:
         await node.failed.wait()
         served.set()
