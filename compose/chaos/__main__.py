@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run, print where the report is; the exit status is the verdict."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per request would drown the progress lines; httpx logs each at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     if args.duration < 10:
         print(f"--duration is {args.duration:g}: a run needs at least 10 s", file=sys.stderr)

@@ -481,8 +481,10 @@ def stale_reads(ops: Sequence[Operation]) -> list[StaleRead]:
         if read.kind != "kv_read" or read.outcome != "ok":
             continue
         origin = source.get(read.result) if isinstance(read.result, str) else None
-        if isinstance(read.result, str) and origin is None:
-            continue  # a value no recorded write produced: left to the search to report
+        if isinstance(read.result, str) and (origin is None or origin.outcome != "ok"):
+            # No recorded write produced it (left to the search), or one whose outcome is
+            # unknown: it may have taken effect at any time, so the read cannot be called stale.
+            continue
         newer = [
             w
             for w in acked

@@ -260,13 +260,13 @@ def _registers(result: Mapping[str, Any]) -> str:
                 _status(r["valid"]),
                 f"{r['entity']} / {r['key']}",
                 ", ".join(map(str, r["finals"])) or "-",
-                ", ".join(map(str, r["allowed"])),
+                _allowed(r),
                 r["acknowledged"],
                 r["indeterminate"],
                 r["problem"] or "",
             ]
         )
-    head = ["", "register", "final", "allowed finals", "acked", "unknown", "problem"]
+    head = ["", "register", "final", "last acknowledged write(s)", "acked", "unknown", "problem"]
     lost = "".join(
         f"<details open><summary>lost writes of {_e(r['entity'])} / {_e(r['key'])}</summary>"
         f"{_ops(r['lost'])}</details>"
@@ -274,6 +274,13 @@ def _registers(result: Mapping[str, Any]) -> str:
         if r["lost"]
     )
     return _table(head, rows) + lost
+
+
+def _allowed(register: Mapping[str, Any]) -> str:
+    last = [str(w["value"]) for w in register["last_acknowledged"]]
+    unknown = len(register["allowed"]) - len(last)
+    text = ", ".join(last) or "missing (nothing acknowledged)"
+    return text + (f" or one of {unknown} writes of unknown outcome" if unknown > 0 else "")
 
 
 def _linearizability(result: Mapping[str, Any]) -> str:

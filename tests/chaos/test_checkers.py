@@ -294,3 +294,14 @@ def test_a_history_reads_back_what_it_wrote(tmp_path: Any) -> None:
     path = tmp_path / "history.jsonl"
     history.write(path)
     assert History.read(path).operations == history.operations
+
+
+def test_a_read_of_an_indeterminate_write_is_never_called_stale() -> None:
+    # "a" timed out at 0.5 but was applied after "b": reading it at 1.0 is no stale read.
+    history = [
+        op("kv_write", 0.0, 0.5, "indeterminate", value="a"),
+        op("kv_write", 0.6, 0.7, value="b"),
+        op("kv_read", 1.0, 1.1, result="a"),
+    ]
+    assert stale_reads(history) == []
+    assert search_register(history).linearizable is True
