@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.node_env import FIRST_HOST, MAX_NODES, SUBNET
+from infra.node_env import MAX_NODES, SUBNET
+from node.settings import node_address
 
 DEFAULT_REGION = "us-east-1"
 
@@ -107,8 +108,8 @@ def read_config() -> ClusterConfig:
 
 def _node_count(text: str) -> int:
     allowed = (
-        f"expected a whole number from 1 to {MAX_NODES}: node i lives at"
-        f" {SUBNET.rsplit('.', 1)[0]}.{FIRST_HOST}+i, up to .{FIRST_HOST + MAX_NODES - 1}"
+        f"expected a whole number from 1 to {MAX_NODES}: the nodes live at"
+        f" {node_address(SUBNET, 0)} to {node_address(SUBNET, MAX_NODES - 1)}"
     )
     if not re.fullmatch(r"\d+", text):
         raise ConfigError(f"config node_count is {text!r}: {allowed}")

@@ -8,7 +8,7 @@ preview instead of a boot.
 
 from __future__ import annotations
 
-from node.settings import FIRST_HOST, Settings, SettingsError, node_address
+from node.settings import Settings, SettingsError, node_address
 
 SUBNET = "10.0.1.0/24"
 """The node subnet, as in the local cluster: node i is its host 10 + i."""
@@ -76,25 +76,3 @@ def node_environment(index: int, node_count: int, *, cluster_name: str) -> dict[
     except SettingsError as error:
         raise ValueError(f"node {index}: the node refuses its AWS environment: {error}") from None
     return env
-
-
-__all__ = [
-    "ALB_IDLE_TIMEOUT_S",
-    "CASTY_PORT",
-    "DEREGISTRATION_DELAY_S",
-    "DRAIN_SECONDS",
-    "FIRST_HOST",
-    "HEALTHY_THRESHOLD",
-    "HEALTH_INTERVAL_S",
-    "HEALTH_TIMEOUT_S",
-    "HTTP_PORT",
-    "KEEP_ALIVE_S",
-    "LEAVE_TIMEOUT_S",
-    "MAX_NODES",
-    "SEED_COUNT",
-    "STOP_TIMEOUT_S",
-    "SUBNET",
-    "UNHEALTHY_THRESHOLD",
-    "node_environment",
-    "seed_ips",
-]
