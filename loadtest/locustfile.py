@@ -21,7 +21,6 @@ leaving or dying) casty's reads may be stale, and these checks then report failu
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import random
 import sys
@@ -35,6 +34,7 @@ from locust import FastHttpUser, LoadTestShape, events, task
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadtest.keyspace import Popularity
 from loadtest.shapes import SHAPES, Step, plan, tick
 
 JSON = {"Content-Type": "application/json"}
@@ -107,18 +107,6 @@ def _validate_options(environment: Any, **_: Any) -> None:
 _hooks: Any = events  # Locust's EventHook.add_listener is untyped
 _hooks.init_command_line_parser.add_listener(_options)
 _hooks.test_start.add_listener(_validate_options)
-
-
-class Popularity:
-    """Entity indexes drawn with Zipf weights 1/(rank+1)^skew; skew 0 is uniform."""
-
-    def __init__(self, size: int, skew: float) -> None:
-        weights = [1.0 / (rank + 1) ** skew for rank in range(size)]
-        self._cumulative = list(itertools.accumulate(weights))
-
-    def draw(self, rng: random.Random) -> int:
-        point = rng.random() * self._cumulative[-1]
-        return min(bisect.bisect_right(self._cumulative, point), len(self._cumulative) - 1)
 
 
 _popularity: dict[tuple[int, float], Popularity] = {}
