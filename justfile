@@ -85,3 +85,29 @@ bench-node *ARGS:
     {{python}} -m loadtest.bench node {{ARGS}}
 
 # ---- AWS (infra/) ----------------------------------------------------------------------------
+
+aws_stack := env_var_or_default("STACK", "dev")
+
+# Deploy the AWS stack (STACK=dev): build and push the image, create or update every resource.
+deploy *ARGS:
+    {{python}} -m infra.preflight --aws --docker
+    cd infra && pulumi stack select --create "{{aws_stack}}" && pulumi up --stack "{{aws_stack}}" {{ARGS}}
+
+# Show what `just deploy` would change, without changing anything (the image is not built).
+preview *ARGS:
+    {{python}} -m infra.preflight --aws
+    cd infra && pulumi stack select --create "{{aws_stack}}" && pulumi preview --stack "{{aws_stack}}" {{ARGS}}
+
+# Delete every resource of the AWS stack, the ECR repository and its images included.
+destroy *ARGS:
+    {{python}} -m infra.preflight --aws
+    cd infra && pulumi destroy --stack "{{aws_stack}}" {{ARGS}}
+
+# Print the stack's outputs, or one bare (alb_url, instance_ips, instance_ids, ecr_repo_url).
+outputs NAME="":
+    @{{python}} -m infra.preflight
+    @cd infra && pulumi stack output --stack "{{aws_stack}}" {{NAME}}
+
+# The seed's smoke sequence (health, status, counters 8 and 10, KV) against URL; fails loudly.
+smoke URL="http://127.0.0.1:8080" *ARGS:
+    {{python}} -m loadtest.smoke "{{URL}}" {{ARGS}}
