@@ -50,7 +50,7 @@ def test_pulumi_up_runs_the_program_with_the_stack_config() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     declared = json.loads(done.stdout.strip().splitlines()[-1])
     instances = [inputs for type_, inputs in declared if type_ == "aws:ec2/instance:Instance"]
-    assert [node["privateIp"] for node in instances] == ["10.0.1.10", "10.0.1.11"]
+    assert sorted(node["privateIp"] for node in instances) == ["10.0.1.10", "10.0.1.11"]
     (provider,) = [inputs for type_, inputs in declared if type_ == "pulumi:providers:aws"]
     assert provider["region"] == "eu-west-1"
 
