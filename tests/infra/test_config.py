@@ -85,3 +85,11 @@ def test_a_bad_value_is_refused_with_a_message_naming_the_key(
 def test_a_bad_node_count_stops_the_program_before_any_resource() -> None:
     with pytest.raises(ValueError, match="node_count is 11"):
         deploy(ClusterConfig(node_count=11))
+
+
+def test_the_readme_config_table_lists_every_key_as_the_code_does() -> None:
+    readme = (PULUMI_YAML.parents[1] / "README.md").read_text()
+    section = readme[readme.index("<!-- infra -->") : readme.index("<!-- /infra -->")]
+    rows = [f"| `{key.name}` | `{key.default}` | {key.meaning} |" for key in CONFIG_KEYS]
+    for row in rows:
+        assert row in section, f"README's infra config table lacks or misstates: {row}"
