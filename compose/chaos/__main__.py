@@ -21,6 +21,8 @@ log = logging.getLogger("harness.chaos")
 
 
 def _nemeses(text: str) -> tuple[NemesisKind, ...]:
+    if text.strip() == "none":
+        return ()  # a baseline run: the workload and the checkers, no fault
     chosen = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [name for name in chosen if name not in NEMESES]
     if unknown:
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--nemesis",
         type=_nemeses,
         default=NEMESES,
-        help=f"comma-separated faults to use ({','.join(NEMESES)})",
+        help=f"comma-separated faults to use ({','.join(NEMESES)}), or none",
     )
     parser.add_argument("--rate", type=float, default=40.0, help="operations per second (40)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where runs are written")

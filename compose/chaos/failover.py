@@ -6,7 +6,9 @@ HEARTBEAT_MS / SUSPECT_AFTER_MS / DEAD_AFTER_MS in every node's environment, and
 
 1. **False suspicion under load**: runs the chaos workload at `--load-rate` operations per
    second for `--load-s` seconds with no fault, while polling every node's /cluster/status; any
-   member a node reports as other than alive is a false suspicion (nothing was wrong).
+   member a node reports as other than alive is a false suspicion (nothing was wrong). It also
+   watches the owners of 40 counters (8 of them on every poll, all 40 before and after): with
+   no fault, an owner that moved means some node was suspected.
 2. **Owner loss**: `--trials` times, picks a fresh counter, finds its owner through the
    placement API, sends an idempotent increment to it every 50 ms through the balancer and
    straight at the surviving nodes, SIGKILLs the owner, and measures the time from the kill to
@@ -70,6 +72,7 @@ PROFILES = {
     "casty": Profile("casty", 1000, 5000, 5000),
     "node": Profile("node", 500, 2000, 2000),
     "tight": Profile("tight", 250, 1000, 1000),
+    "edge": Profile("edge", 100, 500, 500),
 }
 
 
@@ -94,6 +97,9 @@ async def false_suspicions(backend: Backend, rate: float, seconds: float) -> dic
     )
     seen: list[dict[str, Any]] = []
     polls = 0
+    probes = [f"placement-{i}" for i in range(40)]
+    before = await _owners(backend, probes)
+    moved: set[str] = set()
 
     async def poll() -> None:
         nonlocal polls
@@ -111,6 +117,8 @@ async def false_suspicions(backend: Backend, rate: float, seconds: float) -> dic
                                 {"at": round(clock.now(), 2), "seen_by": node}
                                 | {"member": member.get("address"), "status": member["status"]}
                             )
+                now = await _owners(backend, probes[:8])
+                moved.update(e for e, owner in now.items() if owner != before.get(e))
                 await asyncio.sleep(0.5)
 
     poller = asyncio.create_task(poll())
@@ -118,6 +126,8 @@ async def false_suspicions(backend: Backend, rate: float, seconds: float) -> dic
     await workload.drain(deadline_s=10.0)
     poller.cancel()
     await workload.close()
+    after = await _owners(backend, probes)
+    moved.update(e for e in probes if before.get(e) != after.get(e))
     ops = list(history)
     return {
         "load_rate": rate,
@@ -127,7 +137,23 @@ async def false_suspicions(backend: Backend, rate: float, seconds: float) -> dic
         "status_polls": polls,
         "suspicions": len(seen),
         "examples": seen[:10],
+        "owners_moved": len(moved),
+        "owners_probed": len(probes),
     }
+
+
+async def _owners(backend: Backend, entities: list[str]) -> dict[str, str | None]:
+    # Ownership moves only when casty suspects a member: with no fault, any move is a false
+    # suspicion, even one too short for the status polls to see.
+    owners: dict[str, str | None] = {}
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+        for entity in entities:
+            url = f"{backend.balancer_url}/placement/counter/{entity}"
+            try:
+                owners[entity] = (await http.get(url)).json().get("owner")
+            except (httpx.HTTPError, ValueError):
+                owners[entity] = None
+    return owners
 
 
 async def owner_outage(backend: Backend, trial: int) -> dict[str, Any]:
@@ -213,7 +239,7 @@ async def measure(backend: Backend, profile: Profile, args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> int:
     """Measure each profile on its own cluster; print a table; write the JSON results."""
     parser = argparse.ArgumentParser(prog="python -m compose.chaos.failover", description=__doc__)
-    parser.add_argument("--profiles", default="casty,node,tight", help="casty,node,tight")
+    parser.add_argument("--profiles", default="casty,node,tight", help="casty,node,tight,edge")
     parser.add_argument("--trials", type=int, default=3, help="owner kills per profile (3)")
     parser.add_argument("--load-rate", type=float, default=150.0, help="ops/s of the load (150)")
     parser.add_argument("--load-s", type=float, default=20.0, help="seconds of load (20)")
@@ -249,13 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"failover-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     header = f"{'profile (heartbeat/suspect/dead ms)':40} {'outage median':>14} {'min':>6}"
-    print(f"\n{header} {'max':>6} {'false suspicions':>17}")
+    print(f"\n{header} {'max':>6} {'false suspicions':>17} {'owners moved':>13}")
     for r in results:
         label = str(PROFILES[r["profile"]])
         o = r["outage_s"]
         print(
             f"{label:40} {o['median']!s:>13}s {o['min']!s:>5}s {o['max']!s:>5}s"
             f" {r['false_suspicion']['suspicions']:>17}"
+            f" {r['false_suspicion']['owners_moved']:>6}/{r['false_suspicion']['owners_probed']}"
         )
     print(f"results: {path}")
     return 0

@@ -16,7 +16,7 @@ import logging
 import random
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
     directory.mkdir(parents=True, exist_ok=True)
 
     count = len(backend.topology.nodes)
-    config = WorkloadConfig(**{**options.workload.__dict__, "rate": options.rate})
+    config = replace(options.workload, rate=options.rate)
     clock, history = Clock(), History()
     workload = Workload(
         backend.balancer_url,
