@@ -10,6 +10,7 @@ import time
 
 from compose.backend import BACKENDS, Backend, ClusterError, open_backend
 from compose.health import balancer_health, client, view
+from compose.namespaces import NamespaceBackend
 
 log = logging.getLogger("compose")
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = open_backend(args.backend)
         return _dispatch(backend, args.command, args.arguments)
-    except ClusterError as error:
+    except (ClusterError, IndexError) as error:  # IndexError: a node index out of range
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -142,6 +143,9 @@ def _status(backend: Backend) -> int:
     for row in rows:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     log.info("")
+    if isinstance(backend, NamespaceBackend):
+        for fault in backend.faults():
+            log.info("fault in force: %s", fault)
     log.info(
         "balancer %s: /health %s; %d/%d nodes healthy (%s backend)",
         backend.balancer_url,

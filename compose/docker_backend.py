@@ -30,12 +30,22 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, topology: Topology) -> None:
-        import docker
-
         self.topology = topology
         self.balancer_url = topology.balancer_url
-        self.client: Any = docker.from_env()  # connects lazily, on the first call
         self.compose = ["docker", "compose", "-f", str(topology.path), "-p", topology.project]
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The docker SDK client, made on first use: making it already asks the engine."""
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env()
+            except docker.errors.DockerException as error:
+                raise ClusterError(f"no Docker engine answered: {error}") from None
+        return self._client
 
     def up(self) -> None:
         if self.is_up():

@@ -421,6 +421,9 @@ class NamespaceBackend:
         for table in _tables():
             _run(["nft", "delete", "table", *table.split(" ", 1)], check=False)
         shutil.rmtree(STATE_DIR, ignore_errors=True)
+        remaining = _namespaces() + _links() + _tables()
+        if remaining:
+            raise ClusterError(f"down could not remove {', '.join(remaining)}: see `ip netns pids`")
         if victims or namespaces:
             log.info(
                 "down: ended %d processes, removed %d namespaces, the bridge and nftables tables",
