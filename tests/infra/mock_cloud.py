@@ -60,6 +60,7 @@ class Declared:
     name: str
     inputs: dict[str, Any]
     custom: bool
+    provider: str = ""
     parent_type: str | None = None
     delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
@@ -73,6 +74,7 @@ class CloudMocks(pulumi.runtime.Mocks):
         self.digest = digest
         self.declared: dict[str, Declared] = {}
         self.invokes: list[str] = []
+        self.invoke_providers: list[str] = []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -95,11 +97,14 @@ class CloudMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", f"arn:aws:mock:us-east-1:{ACCOUNT}:{name}")
         if name in self.declared:
             raise ValueError(f"two resources are named {name}: names must be unique in a stack")
-        self.declared[name] = Declared(args.typ, name, dict(args.inputs), bool(args.custom))
+        self.declared[name] = Declared(
+            args.typ, name, dict(args.inputs), bool(args.custom), provider=args.provider or ""
+        )
         return f"{name}-id", state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.invokes.append(args.token)
+        self.invoke_providers.append(args.provider)
         if args.token not in INVOKES:
             raise KeyError(f"the program invoked {args.token}, which the mocks do not answer")
         return INVOKES[args.token](args.args), []
@@ -130,6 +135,7 @@ class Deployment:
     resources: list[Declared]
     outputs: dict[str, Any]
     invokes: list[str]
+    invoke_providers: list[str]
 
     def of_type(self, type_: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_]
@@ -176,4 +182,9 @@ def deploy(config: ClusterConfig, *, digest: str = DIGEST_A, stack: str = "test"
         declared.dependencies = [urn.rsplit("::", 1)[1] for urn in dependencies]
         assert name in urn_types, f"{name} was declared but never registered"
         resources.append(declared)
-    return Deployment(resources=resources, outputs=outputs, invokes=mocks.invokes)
+    return Deployment(
+        resources=resources,
+        outputs=outputs,
+        invokes=mocks.invokes,
+        invoke_providers=mocks.invoke_providers,
+    )

@@ -314,8 +314,12 @@ def test_every_resource_belongs_to_a_component_named_from_the_base(
             assert resource.parent_type in COMPONENTS, f"{resource.name}: {resource.parent_type}"
 
 
-def test_every_invoke_is_mocked_and_made(default_stack: Deployment) -> None:
+def test_every_invoke_is_mocked_and_asks_the_stack_provider_in_the_configured_region(
+    default_stack: Deployment,
+) -> None:
     assert set(default_stack.invokes) == set(INVOKES)
+    for token, provider in zip(default_stack.invokes, default_stack.invoke_providers, strict=True):
+        assert "::casty-test-aws::" in provider, f"{token} goes through {provider or 'the default'}"
 
 
 def test_the_outputs_name_the_alb_url_nodes_and_repository(default_stack: Deployment) -> None:
@@ -324,6 +328,12 @@ def test_the_outputs_name_the_alb_url_nodes_and_repository(default_stack: Deploy
     assert outputs["instance_ips"] == [f"10.0.1.{10 + i}" for i in range(10)]
     assert outputs["instance_ids"] == [f"casty-test-node-{i}-id" for i in range(10)]
     assert outputs["ecr_repo_url"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/casty-test-repo"
+
+
+def test_every_aws_resource_goes_through_the_stack_provider(default_stack: Deployment) -> None:
+    for resource in default_stack.resources:
+        if resource.type.startswith("aws:"):
+            assert "::casty-test-aws::" in resource.provider, f"{resource.name}: default provider"
 
 
 def test_the_provider_deploys_to_the_configured_region() -> None:
