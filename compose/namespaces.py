@@ -459,7 +459,8 @@ class NamespaceBackend:
         temporary.replace(self.state_file)
 
     def _running_record(self, node: int) -> dict[str, Any]:
-        record = self._state()["processes"].get(self.topology.node(node).name)
+        name = self.topology.node(node).name  # an index out of range is named before anything
+        record = self._state()["processes"].get(name)
         if record is None or not _running(record):
             raise ClusterError(
                 f"node{node} is not running: `python -m compose start {node}` starts it"
