@@ -29,17 +29,33 @@ _UPDATE_SCRIPT = """\
 # it, which stops a rolling update on this node.
 set -euo pipefail
 region=@REGION@
-ref="${1:-$(aws ssm get-parameter --region "$region" --name @PARAMETER@ \\
-    --query Parameter.Value --output text)}"
+# A new instance profile can take seconds to work (IAM is eventually consistent), and ECR or
+# SSM can refuse a call for a moment: each AWS step is tried up to 10 times, 6 s apart.
+retry() {
+    for _ in 1 2 3 4 5 6 7 8 9; do
+        "$@" && return 0
+        sleep 6
+    done
+    "$@"
+}
+ecr_login() {
+    aws ecr get-login-password --region "$region" \\
+        | docker login --username AWS --password-stdin "${ref%%/*}"
+}
+if [ $# -ge 1 ]; then
+    ref="$1"
+else
+    ref="$(retry aws ssm get-parameter --region "$region" --name @PARAMETER@ \\
+        --query Parameter.Value --output text)"
+fi
 running="$(docker inspect @NAME@ \\
     --format '{{.Config.Image}} {{.State.Running}}' 2>/dev/null || true)"
 if [ "$running" = "$ref true" ]; then
     echo "casty-node-update: $ref already runs"
     exit 0
 fi
-aws ecr get-login-password --region "$region" \\
-    | docker login --username AWS --password-stdin "${ref%%/*}"
-docker pull "$ref"
+retry ecr_login
+retry docker pull "$ref"
 docker stop --time @STOP_TIMEOUT@ @NAME@ 2>/dev/null || true
 docker rm @NAME@ 2>/dev/null || true
 # Host networking: the node binds and advertises the instance's own address, and the

@@ -24,7 +24,10 @@ case "$(basename "$0") $1 $2" in
     "docker inspect"*) [ -n "$RUNNING" ] && echo "$RUNNING" && exit 0; exit 1 ;;
     "docker login"*) cat > /dev/null ;;  # reads the password, as docker does
     "aws ssm get-parameter") echo "$PARAMETER_REF" ;;
-    "aws ecr get-login-password") echo password ;;
+    "aws ecr get-login-password")
+        echo x >> "$STUB_LOG.ecr"
+        [ "$(wc -l < "$STUB_LOG.ecr")" -gt "$ECR_FAILS" ] || exit 255
+        echo password ;;
     "curl "*) exit "$CURL_EXIT" ;;
 esac
 exit 0
@@ -32,7 +35,7 @@ exit 0
 
 
 def run_update(
-    tmp_path: Path, *args: str, running: str = "", curl_exit: int = 0
+    tmp_path: Path, *args: str, running: str = "", curl_exit: int = 0, ecr_fails: int = 0
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -50,6 +53,7 @@ def run_update(
         "RUNNING": running,
         "PARAMETER_REF": REF,
         "CURL_EXIT": str(curl_exit),
+        "ECR_FAILS": str(ecr_fails),
     }
     done = subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=60
@@ -110,3 +114,19 @@ def test_it_fails_when_the_new_node_never_answers_health(tmp_path: Path, curl_ex
     assert done.returncode == 1
     assert "/health gave no 200" in done.stderr
     assert sum(call.startswith("curl") for call in calls) == 300
+
+
+def test_a_refused_ecr_login_is_retried_until_it_works(tmp_path: Path) -> None:
+    done, calls = run_update(tmp_path, REF, ecr_fails=3)
+    assert done.returncode == 0, done.stderr
+    assert sum(call.startswith("aws ecr get-login-password") for call in calls) == 4
+    assert sum(call.startswith("sleep 6") for call in calls) == 3
+
+
+def test_an_ecr_login_refused_ten_times_fails_before_the_old_node_is_stopped(
+    tmp_path: Path,
+) -> None:
+    done, calls = run_update(tmp_path, REF, ecr_fails=10)
+    assert done.returncode != 0
+    assert sum(call.startswith("aws ecr get-login-password") for call in calls) == 10
+    assert not any(call.startswith(("docker stop", "docker run")) for call in calls)
