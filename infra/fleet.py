@@ -12,8 +12,9 @@ and stops at the first node that does not come back healthy (`max_errors` 0). A 
 updates the parameter and the association, and replaces no instance.
 
 A change to a node's environment (its user data) does replace that node: every node whose
-environment changed is replaced in the same `pulumi up`. That is a limit: roll such a change
-with `just deploy --target <urn>` one node at a time.
+environment changed is replaced in the same `pulumi up`, at once, and so are the nodes a
+smaller `node_count` removes. That is a limit: roll such a change node by node with
+`just deploy --target <urn of the node> --target-dependents`.
 """
 
 from __future__ import annotations
@@ -171,6 +172,10 @@ class Fleet(pulumi.ComponentResource):
                 "commands": pulumi.Output.from_input(image_ref).apply(rollout_command),
                 "executionTimeout": str(ROLLOUT_TIMEOUT_S),
             },
+            # Created or updated, an association runs at once on its targets (see AWS's
+            # UpdateAssociation, ApplyOnlyAtCronInterval): here one node at a time, stopping at
+            # the first failure.
+            apply_only_at_cron_interval=False,
             max_concurrency="1",
             max_errors="0",
             tags=naming.tags("rollout"),

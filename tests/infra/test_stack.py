@@ -250,6 +250,7 @@ def test_a_new_image_changes_no_user_data_and_rolls_one_node_at_a_time() -> None
     assert rollout.inputs["name"] == "AWS-RunShellScript"
     assert rollout.inputs["maxConcurrency"] == "1"
     assert rollout.inputs["maxErrors"] == "0"
+    assert rollout.inputs["applyOnlyAtCronInterval"] is False
     assert rollout.inputs["targets"] == [{"key": f"tag:{FLEET_TAG}", "values": ["casty-test"]}]
     assert all(node.inputs["tags"][FLEET_TAG] == "casty-test" for node in after.instances)
 
