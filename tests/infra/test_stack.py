@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import pulumi_aws as aws
 import pytest
@@ -17,7 +18,7 @@ from infra.node_env import (
     KEEP_ALIVE_S,
     STOP_TIMEOUT_S,
 )
-from infra.registry import IMAGES_KEPT
+from infra.registry import IMAGES_KEPT, ROOT
 from tests.infra.mock_cloud import DIGEST_A, DIGEST_B, INVOKES, ZONES, Deployment, deploy
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -220,7 +221,10 @@ def test_the_image_is_built_from_the_root_dockerfile_for_amd64_and_pushed_to_the
     (image,) = default_stack.of_type("docker-build:index:Image")
     assert image.inputs["push"] is True
     assert image.inputs["platforms"] == ["linux/amd64"]
-    assert image.inputs["dockerfile"]["location"] in ("Dockerfile", "./Dockerfile", "../Dockerfile")
+    dockerfile = Path(image.inputs["dockerfile"]["location"]).resolve()
+    assert dockerfile == ROOT / "Dockerfile"
+    assert dockerfile.is_file()
+    assert Path(image.inputs["context"]["location"]).resolve() == ROOT
     (registry,) = image.inputs["registries"]
     assert registry["address"] == default_stack.outputs["ecr_repo_url"]
     assert image.inputs["tags"] == [f"{default_stack.outputs['ecr_repo_url']}:test"]
