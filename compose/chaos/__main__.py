@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 from compose.backend import ClusterError, open_backend
+from compose.chaos.failover import with_environment
 from compose.chaos.nemesis import NEMESES, NemesisKind
 from compose.chaos.run import RESULTS, ChaosOptions, run_chaos
+from compose.topology import load_topology
 
 log = logging.getLogger("harness.chaos")
 
@@ -30,6 +32,14 @@ def _nemeses(text: str) -> tuple[NemesisKind, ...]:
             f"unknown nemesis {', '.join(unknown)}: choose from {','.join(NEMESES)}"
         )
     return tuple(n for n in NEMESES if n in chosen)
+
+
+def _environment(text: str) -> dict[str, str]:
+    pairs = [part.strip() for part in text.split(",") if part.strip()]
+    bad = [pair for pair in pairs if "=" not in pair]
+    if bad:
+        raise argparse.ArgumentTypeError(f"--node-env {', '.join(bad)}: expected NAME=VALUE")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=40.0, help="operations per second (40)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where runs are written")
     parser.add_argument("--backend", default=None, help="namespaces or docker (auto)")
+    parser.add_argument(
+        "--node-env",
+        type=_environment,
+        default={},
+        help="extra node settings, e.g. HEARTBEAT_MS=250,SUSPECT_AFTER_MS=1000; needs a cluster"
+        " of its own (refused while one is up)",
+    )
     return parser
 
 
@@ -69,10 +86,17 @@ def main(argv: list[str] | None = None) -> int:
         nemeses=args.nemesis,
         rate=args.rate,
         results=args.results,
+        node_environment=args.node_env,
     )
     try:
-        backend = open_backend(args.backend)
+        topology = with_environment(load_topology(), args.node_env)
+        backend = open_backend(args.backend, topology)
         started = False
+        if args.node_env and backend.is_up():
+            raise ClusterError(
+                "--node-env needs a cluster of its own, started with those settings, and one is"
+                " already up: run `just local-down` first"
+            )
         if not backend.is_up():
             log.info("chaos: no cluster running; bringing one up (it is taken down after)")
             backend.up()

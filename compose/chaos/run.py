@@ -43,6 +43,7 @@ class ChaosOptions:
     results: Path = RESULTS
     progress_s: float = 5.0
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    node_environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def command(self) -> str:
@@ -55,6 +56,8 @@ class ChaosOptions:
                 "--nemesis", ",".join(self.nemeses),
                 "--rate", f"{self.rate:g}",
             ]
+            + (["--node-env", ",".join(f"{k}={v}" for k, v in self.node_environment.items())]
+               if self.node_environment else [])
         )  # fmt: skip
 
 
@@ -178,6 +181,7 @@ def judge(
         "rate": options.rate,
         "nemeses": list(options.nemeses),
         "command": options.command,
+        "node_environment": options.node_environment,
         "operations": len(during),
         "acknowledged": sum(op.acknowledged for op in during),
         "indeterminate": sum(op.outcome == "indeterminate" for op in during),
