@@ -168,7 +168,13 @@ def render(
         "faults injected": len(verdict["faults"]),
         "cluster recovered": verdict["recovered"],
         "recovery wait after the final heal (s)": verdict["final_heal_s"],
+        "final reads agreed on every node": verdict["final_reads_agreed"],
     }
+    if verdict.get("nemesis_error"):
+        summary["nemesis stopped early"] = verdict["nemesis_error"]
+    if verdict.get("node_environment"):
+        settings = verdict["node_environment"].items()
+        summary["node settings"] = ", ".join(f"{k}={v}" for k, v in settings)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>chaos run {_e(verdict['run'])}</title><style>{_STYLE}</style></head><body>",

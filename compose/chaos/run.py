@@ -10,7 +10,6 @@ but never fail the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -112,8 +111,9 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
     )
     nemesis = Nemesis(backend, clock.now)
     await nemesis.wait_healthy(timeout_s=60.0)
-    clock.origin = clock.origin + clock.now()  # time 0 is when the workload starts
+    clock.restart()  # time 0 is when the workload starts
     recovered, final_heal_s, agreed = False, None, False
+    nemesis_error: str | None = None
     progress = asyncio.create_task(_progress(workload, nemesis, options))
     try:
         generating = asyncio.create_task(workload.run(until=options.duration_s))
@@ -121,8 +121,15 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
         await generating
         if not faulting.done():
             faulting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await faulting
+        except asyncio.CancelledError:
+            pass
+        except ClusterError as exc:
+            # A fault that could not be injected or undone: the run goes on to heal and judge
+            # what happened, and the verdict says so.
+            nemesis_error = str(exc)
+            log.error("chaos: the nemesis stopped: %s", exc)
     finally:
         end = clock.now()
         try:
@@ -140,7 +147,12 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
         await workload.close()
 
     verdict = judge(history, nemesis.windows, end, options, run_id)
-    verdict |= {"recovered": recovered, "final_heal_s": final_heal_s, "final_reads_agreed": agreed}
+    verdict |= {
+        "recovered": recovered,
+        "final_heal_s": final_heal_s,
+        "final_reads_agreed": agreed,
+        "nemesis_error": nemesis_error,
+    }
     verdict["valid"] = bool(verdict["valid"] and recovered)
     history.write(directory / "history.jsonl")
     (directory / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")

@@ -67,6 +67,10 @@ class Clock:
         """Seconds since the origin."""
         return time.monotonic() - self.origin
 
+    def restart(self) -> None:
+        """Make this instant the origin."""
+        self.origin = time.monotonic()
+
 
 @dataclass
 class Stats:
