@@ -22,6 +22,14 @@ client would, which matters when it shares two cores with the servers it measure
 time is recorded too. A closed loop with fixed connections measures throughput at saturation, and
 its latencies are those of a saturated server (wrk does not correct for coordinated omission).
 
+- **instructions**: the bare endpoint and one node each under valgrind's callgrind, sent the
+  same fixed number of reads and increments by a small client: user-space instructions per
+  request. Unlike throughput and CPU time, the counts repeat within about 1% whatever else the
+  machine runs, so this ratio can judge a change to the node on a busy machine. It leaves out the
+  kernel (syscalls, wake-ups between casty's threads and the event loop), which the throughput
+  ratio includes. `--node-dir DIR` runs the node package found in DIR instead, to compare a
+  change against the bare endpoint before it lands.
+
 Results go to `results/bench/<UTC time>/`: `bench.json`, `bench.png` and the servers' logs.
 """
 
@@ -113,12 +121,18 @@ class Servers:
         self.log_dir = log_dir
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as log:
             child = subprocess.Popen(
                 argv,
-                cwd=REPO,
+                cwd=cwd,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -236,7 +250,7 @@ def wrk(
 ) -> tuple[dict[str, Any], float]:
     """Run wrk once; its `BENCH` summary and the CPU seconds it used itself."""
     argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
         "-s", str(WRK_SCRIPT), url, "--", operation, str(entities), prefix,
     ]  # fmt: skip
     if namespace is not None:
@@ -476,6 +490,127 @@ def ten_nodes(options: Options) -> list[Measurement]:
             backend.down()
 
 
+def bench_instructions(options: Options, node_dir: Path, requests: int) -> dict[str, Any]:
+    """User-space instructions per request of the bare endpoint and of one node, by callgrind."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise BenchError("valgrind is not installed (Debian: apt-get install valgrind)")
+    print(f"instructions per request under callgrind ({requests} requests each)", flush=True)
+    address = "127.77.3.1"
+    counts: dict[str, dict[str, float]] = {}
+    for target in ("bare", "node"):
+        dump_dir = options.log_dir / f"callgrind-{target}"
+        dump_dir.mkdir(parents=True, exist_ok=True)
+        valgrind = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no",
+            f"--callgrind-out-file={dump_dir}/callgrind.%p",
+        ]  # fmt: skip
+        with servers(options.log_dir) as started:
+            if target == "bare":
+                argv = [str(PYTHON), "-m", "loadtest.bare", "--host", address, "--port", "19000"]
+                pid = started.start("bare-callgrind", [*valgrind, *argv])
+            else:
+                env = {
+                    "NODE_INDEX": "0", "SEED_IPS": address, "NODE_IP": address,
+                    "HTTP_HOST": address, "HTTP_PORT": "19000", "CASTY_PORT": str(CASTY_PORT),
+                    "DRAIN_SECONDS": "0", "LEAVE_TIMEOUT_S": "2", "LOG_LEVEL": "WARNING",
+                    "PYTHONPATH": str(node_dir),
+                }  # fmt: skip
+                pid = started.start(
+                    "node-callgrind", [*valgrind, str(PYTHON), "-m", "node"], env, cwd=node_dir
+                )
+            url = f"http://{address}:19000"
+            wait_healthy(url, timeout_s=240)
+            for operation in ("increment", "read"):
+                send(address, 19000, operation, requests, options.connections)  # warm-up
+            counts[target] = {}
+            for operation in ("read", "increment"):
+                per_request = (
+                    callgrind_count(
+                        pid,
+                        dump_dir,
+                        lambda op=operation: send(
+                            address, 19000, op, requests, options.connections
+                        ),
+                    )
+                    / requests
+                )
+                counts[target][operation] = round(per_request)
+                print(
+                    f"  {target:<6} {operation:<9} {per_request / 1e6:6.3f} M instructions/request",
+                    flush=True,
+                )
+    ratios = {
+        operation: round(counts["bare"][operation] / counts["node"][operation], 3)
+        for operation in ("read", "increment")
+    }
+    return {
+        "requests": requests,
+        "node_dir": str(node_dir),
+        "instructions_per_request": counts,
+        "ratios": ratios,
+    }
+
+
+def send(host: str, port: int, operation: str, requests: int, concurrency: int) -> None:
+    """Exactly `requests` reads or increments over `concurrency` keep-alive connections."""
+    import http.client
+    import random
+    import threading
+
+    failures: list[str] = []
+
+    def client(count: int) -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=300)
+        rng = random.Random()
+        for _ in range(count):
+            entity = f"instr-c{rng.randrange(200)}"
+            if operation == "read":
+                connection.request("GET", f"/counter/{entity}")
+            else:
+                connection.request(
+                    "POST",
+                    f"/counter/{entity}/increment",
+                    body=b'{"amount": 1}',
+                    headers={"Content-Type": "application/json"},
+                )
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 200:
+                failures.append(f"{operation} {entity}: status {answer.status}")
+        connection.close()
+
+    share = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in share if n]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise BenchError(f"{len(failures)} failed requests, first: {failures[0]}")
+
+
+def callgrind_count(pid: int, dump_dir: Path, work: Any) -> int:
+    """Instructions the process `pid` ran (every thread) while `work()` ran."""
+
+    def control(*arguments: str) -> None:
+        subprocess.run(["callgrind_control", *arguments, str(pid)], check=True, capture_output=True)
+
+    before = set(dump_dir.iterdir())
+    control("--zero")
+    control("--instr=on")
+    work()
+    control("--instr=off")
+    control("--dump")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in sorted(set(dump_dir.iterdir()) - before):
+            match = re.search(r"^totals:\s*(\d+)", path.read_text(errors="replace"), re.M)
+            if match:
+                return int(match.group(1))
+        time.sleep(0.2)
+    raise BenchError(f"callgrind wrote no dump into {dump_dir} within 60 s")
+
+
 # ---- report ----------------------------------------------------------------------------------
 
 
@@ -488,7 +623,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
     summaries = [
         s for part in ("node", "cluster") if part in results for s in results[part]["summary"]
     ]
-    panels = 1 + ("node" in results) + ("cluster" in results)
+    panels = ("node" in results) + ("cluster" in results) + ("instructions" in results)
+    panels += bool(summaries)
+    if not panels:
+        return
     figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 5), squeeze=False)
     column = iter(axes[0])
     colours = {"read": "tab:blue", "increment": "tab:orange"}
@@ -546,6 +684,30 @@ def plot(results: dict[str, Any], path: Path) -> None:
         more = cpu_axis.get_legend_handles_labels()
         ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="lower left")
 
+    if "instructions" in results:
+        ax = next(column)
+        counts = results["instructions"]["instructions_per_request"]
+        for offset, operation in ((-0.2, "read"), (0.2, "increment")):
+            values = [counts["bare"][operation] / 1e6, counts["node"][operation] / 1e6]
+            bars = ax.bar(
+                [offset, 1 + offset], values, 0.4, label=operation, color=colours[operation]
+            )
+            ax.bar_label(bars, fmt="%.2f")
+        ax.set_xticks([0, 1], ["bare Quart/Hypercorn", "one node"])
+        ax.set_ylabel("million user-space instructions per request")
+        ratios = results["instructions"]["ratios"]
+        ax.set_title(
+            f"callgrind, bare / node: reads {ratios['read']:.2f}x,"
+            f" increments {ratios['increment']:.2f}x",
+            fontsize=9,
+        )
+        ax.legend()
+
+    if not summaries:
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        return
     ax = next(column)
     labels = [f"{s['target']} {s['operation']}" for s in summaries]
     y = range(len(labels))
@@ -576,6 +738,14 @@ def print_ratios(results: dict[str, Any]) -> None:
                 f" rounds {', '.join(f'{x:.2f}' for x in r['per_round'])});"
                 f" by CPU per request {r['cpu_ratio']:.3f}x"
             )
+    if "instructions" in results:
+        print("\nbare / node by user-space instructions per request (callgrind):")
+        counts = results["instructions"]["instructions_per_request"]
+        for operation, ratio in results["instructions"]["ratios"].items():
+            print(
+                f"  {operation:<9} {ratio:.3f}x  (bare {counts['bare'][operation] / 1e6:.3f} M,"
+                f" node {counts['node'][operation] / 1e6:.3f} M instructions per request)"
+            )
     if "cluster" in results:
         print("\ncluster size (medians):")
         header = ("target", "operation", "req/s", "CPU ms/req", "p50", "p99")
@@ -593,14 +763,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Side-by-side benchmarks of the node and the cluster (see the module doc)."
     )
-    parser.add_argument("part", choices=("node", "cluster", "all"), nargs="?", default="all")
-    parser.add_argument("--seconds", type=float, default=8.0, help="Length of one measurement.")
-    parser.add_argument("--warmup", type=float, default=2.0, help="Warm-up per operation.")
+    parser.add_argument(
+        "part", choices=("node", "cluster", "instructions", "all"), nargs="?", default="all"
+    )
+    parser.add_argument("--seconds", type=int, default=8, help="Length of one measurement.")
+    parser.add_argument("--warmup", type=int, default=2, help="Warm-up per operation, seconds.")
     parser.add_argument("--rounds", type=int, default=3, help="Measurements per target.")
     parser.add_argument("--connections", type=int, default=32, help="wrk's open connections.")
     parser.add_argument("--entities", type=int, default=200, help="Counters in the key space.")
     parser.add_argument("--sizes", default="1,3,10", help="Cluster sizes to measure (1, 3, 10).")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench")
+    parser.add_argument(
+        "--node-dir",
+        type=Path,
+        default=REPO,
+        help="Directory holding the node package run by the instructions part (default: this one).",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=400, help="Requests per operation under callgrind."
+    )
     arguments = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -633,6 +814,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.part in ("cluster", "all"):
             sizes = [int(s) for s in arguments.sizes.split(",") if s.strip()]
             results["cluster"] = bench_cluster(options, sizes)
+        if arguments.part in ("instructions", "all"):
+            node_dir = arguments.node_dir.resolve()
+            results["instructions"] = bench_instructions(options, node_dir, arguments.requests)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
