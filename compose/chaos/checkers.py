@@ -393,15 +393,22 @@ def search_register(ops: Sequence[Operation], budget: int = 100_000) -> SearchOu
     The model: a register holding a string or nothing. A write sets it; a conditional write sets
     it only if it holds `expected`; a read must see what it holds (`None` for a missing key).
     Acknowledged operations must be placed between their invocation and completion; writes whose
-    outcome is unknown may be placed anywhere after their invocation, or left out; failed ones
-    and unanswered reads are left out. Memoizes (placed set, register value) pairs, as in Lowe's
-    refinement of Wing and Gong, and stops after `budget` configurations (`linearizable=None`).
+    outcome is unknown may be placed anywhere after their invocation, or left out (and are, when
+    nobody observed their value); failed ones and unanswered reads are left out. Memoizes
+    (placed set, register value) pairs, as in Lowe's refinement of Wing and Gong, and stops after
+    `budget` configurations (`linearizable=None`).
     """
+    # An unknown-outcome write whose value nobody observed (no read returned it, no conditional
+    # write expected it) can be left out: in any linearization that places it, nothing sits
+    # between it and the next write that could see it, so dropping it keeps the order valid.
+    # Without this, every such write multiplies the configurations the search must visit.
+    observed = {op.result for op in ops if op.kind == "kv_read" and op.outcome == "ok"}
+    observed |= {op.expected for op in ops if op.kind == "kv_cas" and op.outcome == "ok"}
     entries: list[_Entry] = []
     for op in sorted(ops, key=lambda o: o.invoked):
         if op.outcome == "ok":
             entries.append(_Entry(op, True, op.invoked, op.completed))
-        elif op.outcome == "indeterminate" and op.kind in ("kv_write", "kv_cas"):
+        elif op.outcome == "indeterminate" and op.is_write and str(op.value) in observed:
             entries.append(_Entry(op, False, op.invoked, math.inf))
     required_mask = 0
     for i, e in enumerate(entries):

@@ -305,3 +305,17 @@ def test_a_read_of_an_indeterminate_write_is_never_called_stale() -> None:
     ]
     assert stale_reads(history) == []
     assert search_register(history).linearizable is True
+
+
+def test_unknown_outcome_writes_nobody_observed_do_not_slow_the_search() -> None:
+    # Twenty concurrent timed-out writes nobody read: without pruning, 2^20 placements.
+    lost = [op("kv_write", 0.0, 6.0, "indeterminate", value=f"x{i}") for i in range(20)]
+    history = [
+        op("kv_write", 0.0, 0.1, value="a"),
+        *lost,
+        op("kv_read", 1.0, 1.1, result="a"),
+        op("kv_read", 2.0, 2.1, result="x7"),
+    ]
+    outcome = search_register(history, budget=1000)
+    assert outcome.linearizable is True
+    assert outcome.explored < 50
