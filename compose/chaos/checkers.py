@@ -584,7 +584,8 @@ class WindowAvailability:
     unavailable: int
     availability: float | None
     balancer_availability: float | None
-    errors_after_heal_s: float | None
+    recovery_s: float | None
+    last_error_after_heal_s: float | None
     recovered: bool
 
 
@@ -602,14 +603,20 @@ class AvailabilityResult:
 
 
 def check_availability(
-    history: Iterable[Operation], faults: Sequence[FaultWindow], end: float
+    history: Iterable[Operation],
+    faults: Sequence[FaultWindow],
+    end: float,
+    bucket_s: float = 1.0,
+    threshold: float = 0.9,
 ) -> AvailabilityResult:
-    """Availability per fault window, time until errors stopped after each heal, latencies.
+    """Availability per fault window, time to recover after each heal, latencies.
 
     An operation counts for the window its invocation falls in. After a heal, errors may go on
-    while a restarted node rejoins and ownership settles: `errors_after_heal_s` is the time from
-    the heal to the invocation of the last unavailable operation before the next fault (0 when
-    there was none), and `recovered` says whether operations succeeded after it.
+    while a restarted node rejoins and ownership settles. `recovery_s` is the time from the heal
+    until every following `bucket_s` window, up to the next fault, had at least `threshold` of
+    its operations answered (0 when all did; a stray error in a busy second does not count).
+    `last_error_after_heal_s` is the raw figure: the heal to the last unavailable operation.
+    `recovered` says whether the last window before the next fault met the threshold.
     """
     ops = sorted((op for op in history if op.phase == "run"), key=lambda op: op.invoked)
     ordered = sorted(faults, key=lambda f: f.started)
@@ -621,29 +628,42 @@ def check_availability(
         inside.update(op.id for op in during)
         after_end = ordered[n + 1].started if n + 1 < len(ordered) else end
         after = [op for op in ops if stop <= op.invoked < after_end]
-        errors = [op for op in after if is_unavailable(op)]
-        last_error = max((op.invoked for op in errors), default=None)
-        recovered = any(
-            op.outcome == "ok" and (last_error is None or op.invoked > last_error) for op in after
-        )
+        last_error = max((op.invoked for op in after if is_unavailable(op)), default=None)
+        recovery, recovered = _recovery(after, stop, bucket_s, threshold)
+        healed = fault.healed is not None
         windows.append(
             WindowAvailability(
                 kind=fault.kind,
                 nodes=list(fault.nodes),
                 detail=fault.detail,
                 started=round(fault.started, 3),
-                healed=None if fault.healed is None else round(fault.healed, 3),
+                healed=round(stop, 3) if healed else None,
                 operations=len(during),
                 ok=sum(not is_unavailable(op) for op in during),
                 unavailable=sum(is_unavailable(op) for op in during),
                 availability=_ratio(during),
                 balancer_availability=_ratio([op for op in during if op.target == "balancer"]),
-                errors_after_heal_s=(None if fault.healed is None else _since(stop, last_error)),
+                recovery_s=recovery if healed else None,
+                last_error_after_heal_s=_since(stop, last_error) if healed else None,
                 recovered=recovered,
             )
         )
     steady = [op for op in ops if op.id not in inside]
     return AvailabilityResult(windows, _ratio(steady), latency_percentiles(ops))
+
+
+def _recovery(
+    after: Sequence[Operation], heal: float, bucket_s: float, threshold: float
+) -> tuple[float, bool]:
+    """Seconds from `heal` to the end of the last bucket below `threshold`; whether it ended."""
+    buckets: dict[int, list[Operation]] = {}
+    for op in after:
+        buckets.setdefault(int((op.invoked - heal) // bucket_s), []).append(op)
+    poor = [b for b, ops in buckets.items() if (_ratio(ops) or 0.0) < threshold]
+    if not poor:
+        return 0.0, True
+    last = max(poor)
+    return round((last + 1) * bucket_s, 3), last < max(buckets)
 
 
 def _since(heal: float, last_error: float | None) -> float:

@@ -213,7 +213,10 @@ def _faults(availability: Mapping[str, Any]) -> str:
                 w["operations"],
                 _percent(w["availability"]),
                 _percent(w["balancer_availability"]),
-                "-" if w["errors_after_heal_s"] is None else f"{w['errors_after_heal_s']:.1f}",
+                "-" if w["recovery_s"] is None else f"{w['recovery_s']:.0f}",
+                "-"
+                if w["last_error_after_heal_s"] is None
+                else f"{w['last_error_after_heal_s']:.1f}",
                 "yes" if w["recovered"] else "NO",
             ]
         )
@@ -225,11 +228,16 @@ def _faults(availability: Mapping[str, Any]) -> str:
         "operations",
         "available",
         "via balancer",
-        "errors after heal (s)",
+        "recovery (s)",
+        "last error after heal (s)",
         "recovered",
     ]
     steady = _percent(availability["steady_availability"])
-    return _table(head, rows) + f"<p>Outside the fault windows: {steady} available.</p>"
+    note = (
+        f"<p>Outside the fault windows: {steady} available. Recovery: seconds from the heal"
+        " until every later second, up to the next fault, had 90% of its operations answered.</p>"
+    )
+    return _table(head, rows) + note
 
 
 def _counters(result: Mapping[str, Any]) -> str:

@@ -278,7 +278,8 @@ def test_availability_is_counted_per_fault_window_with_the_errors_after_the_heal
     (window,) = result.windows
     assert (window.operations, window.ok, window.unavailable) == (4, 2, 2)
     assert window.availability == 0.5
-    assert window.errors_after_heal_s == 1.0
+    assert window.last_error_after_heal_s == 1.0
+    assert window.recovery_s == 2.0  # the second after the heal was all errors
     assert window.recovered
     assert result.steady_availability == 0.6667  # 5.0 ok, 21.0 unavailable, 23.0 ok
     assert result.latency_ms["all"]["count"] == 3
@@ -319,3 +320,15 @@ def test_unknown_outcome_writes_nobody_observed_do_not_slow_the_search() -> None
     outcome = search_register(history, budget=1000)
     assert outcome.linearizable is True
     assert outcome.explored < 50
+
+
+def test_a_stray_error_in_a_busy_second_does_not_delay_recovery() -> None:
+    fault = FaultWindow("pause", (8,), started=0.0, healed=1.0, detail="pause node8")
+    answered = [
+        op("counter_read", 1.0 + i * 0.05, 1.0 + i * 0.05 + 0.01, result=0) for i in range(60)
+    ]
+    stray = op("counter_read", 3.5, 3.6, "failed", status=503)
+    (window,) = check_availability([*answered, stray], [fault], end=5.0).windows
+    assert window.recovery_s == 0.0
+    assert window.last_error_after_heal_s == 2.5
+    assert window.recovered
