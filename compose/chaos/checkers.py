@@ -614,7 +614,7 @@ def check_availability(
     An operation counts for the window its invocation falls in. After a heal, errors may go on
     while a restarted node rejoins and ownership settles. `recovery_s` is the time from the heal
     until every following `bucket_s` window, up to the next fault, had at least `threshold` of
-    its operations answered (0 when all did; a stray error in a busy second does not count).
+    its operations answered (0 when all did; a single error in a second never counts).
     `last_error_after_heal_s` is the raw figure: the heal to the last unavailable operation.
     `recovered` says whether the last window before the next fault met the threshold.
     """
@@ -659,7 +659,13 @@ def _recovery(
     buckets: dict[int, list[Operation]] = {}
     for op in after:
         buckets.setdefault(int((op.invoked - heal) // bucket_s), []).append(op)
-    poor = [b for b, ops in buckets.items() if (_ratio(ops) or 0.0) < threshold]
+    # A bucket is poor when under `threshold` by more than one operation: a lone error in the
+    # short last bucket before the next fault would otherwise read as a second of outage.
+    poor = [
+        b
+        for b, ops in buckets.items()
+        if (_ratio(ops) or 0.0) < threshold and sum(map(is_unavailable, ops)) > 1
+    ]
     if not poor:
         return 0.0, True
     last = max(poor)

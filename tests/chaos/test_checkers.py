@@ -272,16 +272,17 @@ def test_availability_is_counted_per_fault_window_with_the_errors_after_the_heal
         op("kv_cas", 13.0, 13.1, "failed", status=412, value="x", expected="y"),
         op("counter_read", 14.0, 17.0, "indeterminate", status=504),
         op("counter_read", 21.0, 21.2, "failed", status=503, target="node3"),
+        op("kv_read", 21.5, 21.6, "indeterminate", target="node3"),
         op("counter_read", 23.0, 23.1, result=0, target="node3"),
     ]
     result = check_availability(history, [fault], end=30.0)
     (window,) = result.windows
     assert (window.operations, window.ok, window.unavailable) == (4, 2, 2)
     assert window.availability == 0.5
-    assert window.last_error_after_heal_s == 1.0
+    assert window.last_error_after_heal_s == 1.5
     assert window.recovery_s == 2.0  # the second after the heal was all errors
     assert window.recovered
-    assert result.steady_availability == 0.6667  # 5.0 ok, 21.0 unavailable, 23.0 ok
+    assert result.steady_availability == 0.5  # 5.0 ok, 21.0 and 21.5 unavailable, 23.0 ok
     assert result.latency_ms["all"]["count"] == 3
 
 
