@@ -16,7 +16,7 @@ from pathlib import Path
 from compose.backend import ClusterError, open_backend
 from compose.chaos.failover import with_environment
 from compose.chaos.nemesis import NEMESES, NemesisKind
-from compose.chaos.run import RESULTS, ChaosOptions, run_chaos
+from compose.chaos.run import RESULTS, ChaosOptions, rejudge, run_chaos
 from compose.topology import load_topology
 
 log = logging.getLogger("harness.chaos")
@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where runs are written")
     parser.add_argument("--backend", default=None, help="namespaces or docker (auto)")
     parser.add_argument(
+        "--rejudge",
+        type=Path,
+        metavar="RUN_DIR",
+        help="check a finished run's history again and rewrite its verdict and report; no cluster",
+    )
+    parser.add_argument(
         "--node-env",
         type=_environment,
         default={},
@@ -76,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # One line per request would drown the progress lines; httpx logs each at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.rejudge is not None:
+        result = rejudge(args.rejudge)
+        print(f"{'VALID' if result.valid else 'INVALID'}: {result.directory / 'report.html'}")
+        return 0 if result.valid else 1
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     if args.duration < 10:
         print(f"--duration is {args.duration:g}: a run needs at least 10 s", file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import Any
 
 from compose.backend import Backend, ClusterError
 from compose.chaos import checkers, report
-from compose.chaos.history import History
+from compose.chaos.history import FaultWindow, History
 from compose.chaos.nemesis import NEMESES, Nemesis, NemesisKind, plan
 from compose.chaos.workload import Clock, Workload, WorkloadConfig
 
@@ -146,19 +146,15 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
             agreed = await workload.final_reads()
         await workload.close()
 
-    verdict = judge(history, nemesis.windows, end, options, run_id)
-    verdict |= {
+    outcome = {
         "recovered": recovered,
         "final_heal_s": final_heal_s,
         "final_reads_agreed": agreed,
         "nemesis_error": nemesis_error,
+        "workload_end_s": round(end, 3),
     }
-    verdict["valid"] = bool(verdict["valid"] and recovered)
     history.write(directory / "history.jsonl")
-    (directory / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
-    (directory / "report.html").write_text(
-        report.render(verdict, list(history), nemesis.windows, end)
-    )
+    verdict = _write(directory, history, nemesis.windows, options, run_id, outcome)
     log.info(
         "chaos: %s: %d operations, %d acknowledged writes, %d lost, %d faults; report %s",
         "VALID" if verdict["valid"] else "INVALID",
@@ -169,6 +165,53 @@ async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
         directory / "report.html",
     )
     return ChaosResult(directory, verdict)
+
+
+def _write(
+    directory: Path,
+    history: History,
+    faults: Sequence[FaultWindow],
+    options: ChaosOptions,
+    run_id: str,
+    outcome: dict[str, Any],
+) -> dict[str, Any]:
+    end = float(outcome["workload_end_s"])
+    verdict = judge(history, faults, end, options, run_id) | outcome
+    verdict["valid"] = bool(verdict["valid"] and outcome["recovered"])
+    (directory / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
+    (directory / "report.html").write_text(report.render(verdict, list(history), faults, end))
+    return verdict
+
+
+def rejudge(directory: Path) -> ChaosResult:
+    """Check a finished run's history again and rewrite its verdict.json and report.html.
+
+    For runs recorded before a checker or the report changed: the history and the fault windows
+    are the facts; what was observed at the end of the run (recovery, final-read agreement) is
+    kept from the old verdict.
+    """
+    old = json.loads((directory / "verdict.json").read_text())
+    history = History.read(directory / "history.jsonl")
+    faults = [
+        FaultWindow(f["kind"], tuple(f["nodes"]), f["started"], f["healed"], f["detail"])
+        for f in old["faults"]
+    ]
+    options = ChaosOptions(
+        duration_s=old["duration_s"],
+        seed=old["seed"],
+        nemeses=tuple(old["nemeses"]),
+        rate=old["rate"],
+        node_environment=old.get("node_environment") or {},
+    )
+    last = max((op.completed for op in history if op.phase == "run"), default=0.0)
+    outcome = {
+        "recovered": old["recovered"],
+        "final_heal_s": old.get("final_heal_s"),
+        "final_reads_agreed": old.get("final_reads_agreed"),
+        "nemesis_error": old.get("nemesis_error"),
+        "workload_end_s": old.get("workload_end_s") or max(old["duration_s"], last),
+    }
+    return ChaosResult(directory, _write(directory, history, faults, options, old["run"], outcome))
 
 
 def judge(

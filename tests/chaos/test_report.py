@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+from pathlib import Path
 
 from compose.chaos.history import FaultWindow, History, Operation
 from compose.chaos.report import render
-from compose.chaos.run import ChaosOptions, judge
+from compose.chaos.run import ChaosOptions, judge, rejudge
 
 
 def history_of(*ops: tuple[str, float, str, dict[str, object]]) -> History:
@@ -68,3 +70,18 @@ def test_a_lost_write_makes_the_verdict_invalid_and_the_report_names_it() -> Non
     page = render(verdict, list(history), [], 3.0)
     assert "INVALID" in page
     assert "lost writes of m / k" in page
+
+
+def test_a_finished_run_can_be_judged_again_from_its_files(tmp_path: Path) -> None:
+    history = history_of(
+        ("kv_write", 0.2, "ok", {"key": "k", "value": "a"}),
+        ("kv_read", 5.0, "ok", {"key": "k", "result": "a", "phase": "final"}),
+    )
+    history.write(tmp_path / "history.jsonl")
+    old = judge(history, [KILL], 3.0, ChaosOptions(duration_s=3.0, seed=9), "test-run")
+    old |= {"recovered": True, "final_heal_s": 0.5, "final_reads_agreed": True, "valid": False}
+    (tmp_path / "verdict.json").write_text(json.dumps(old))
+    result = rejudge(tmp_path)
+    assert result.valid
+    assert json.loads((tmp_path / "verdict.json").read_text())["faults"] == old["faults"]
+    assert "VALID" in (tmp_path / "report.html").read_text()
