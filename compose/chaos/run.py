@@ -76,8 +76,9 @@ class ChaosResult:
 async def run_chaos(backend: Backend, options: ChaosOptions) -> ChaosResult:
     """Run the workload under the nemesis schedule, heal, read back, check and write the results.
 
-    The seed draws three independent streams: the schedule, the workload and the run id (which
-    names the entities, so runs never share state). Files go to
+    The seed draws two independent streams, the fault schedule and the workload's choices, so
+    adding a fault kind does not change which operations are sent. Entity names carry the seed
+    and the start time, so runs never share state. Files go to
     `options.results/<UTC time>-<seed>/`: verdict.json, history.jsonl and report.html.
     """
     seeds = random.Random(options.seed)

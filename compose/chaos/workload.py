@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,7 @@ class Workload:
     Targets are "balancer" and "node0".."node9". `run` generates operations until its deadline;
     `drain` waits for those still in flight (idempotent increments keep retrying until answered
     or until `retry_for_s` after the generation stopped); `final_reads` reads every entity from
-    every target once the cluster has healed.
+    every target once the cluster has healed. `transport` replaces the network (tests).
     """
 
     def __init__(
@@ -114,9 +114,11 @@ class Workload:
         config: WorkloadConfig,
         clock: Clock,
         history: History,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
         self.rng = rng
+        self.retry_rng = random.Random(rng.random())  # retries happen when timing says
         self.clock = clock
         self.history = history
         self.stats = Stats()
@@ -127,12 +129,15 @@ class Workload:
         timeout = httpx.Timeout(config.timeout_s, connect=2.0, pool=config.timeout_s)
         limits = httpx.Limits(max_connections=config.max_in_flight, max_keepalive_connections=32)
         urls = {"balancer": balancer_url} | {f"node{i}": u for i, u in enumerate(node_urls)}
+        # trust_env=False: a proxy from the environment must never carry cluster traffic.
         self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            name: httpx.AsyncClient(
+                base_url=url, timeout=timeout, limits=limits, trust_env=False, transport=transport
+            )
             for name, url in urls.items()
         }
         self.node_targets = [f"node{i}" for i in range(len(node_urls))]
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[object]] = set()
         self.stop_retrying_at = float("inf")
 
     async def close(self) -> None:
@@ -155,10 +160,12 @@ class Workload:
             next_at += period
             kind = self.rng.choices(kinds, weights)[0]
             target = self._target()
+            operation = self._operation(kind, target)
             if len(self.tasks) >= self.config.max_in_flight:
+                operation.close()  # never started
                 self.stats.skipped += 1  # open loop: a stalled target must not slow the rest
                 continue
-            self._spawn(self._operation(kind, target))
+            self._spawn(operation)
         self.stop_retrying_at = until + self.config.retry_for_s
 
     async def drain(self, deadline_s: float) -> None:
@@ -170,7 +177,7 @@ class Workload:
             if pending:
                 await asyncio.wait(pending)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -180,24 +187,23 @@ class Workload:
             return "balancer"
         return self.rng.choice(self.node_targets)
 
-    async def _operation(self, kind: Kind, target: str) -> None:
+    def _operation(self, kind: Kind, target: str) -> Coroutine[Any, Any, object]:
+        # Every choice is drawn here, in the generating loop, not inside the task: tasks
+        # interleave by timing, and the sequence of requests must depend on the seed alone.
         if kind == "increment":
             entity = self.rng.choice(self.counters)
             amount = self.rng.randint(1, 5)
             if self.rng.random() < self.config.idempotent_share:
-                await self.idempotent_increment(target, entity, amount)
-            else:
-                await self.increment(target, entity, amount)
-        elif kind == "counter_read":
-            await self.read_counter(target, self.rng.choice(self.counters))
-        else:
-            entity, key = self.rng.choice(self.kv_entities), self.rng.choice(self.keys)
-            if kind == "kv_write":
-                await self.write(target, entity, key)
-            elif kind == "kv_read":
-                await self.read(target, entity, key)
-            else:
-                await self.conditional_write(target, entity, key)
+                return self.idempotent_increment(target, entity, amount)
+            return self.increment(target, entity, amount)
+        if kind == "counter_read":
+            return self.read_counter(target, self.rng.choice(self.counters))
+        entity, key = self.rng.choice(self.kv_entities), self.rng.choice(self.keys)
+        if kind == "kv_write":
+            return self.write(target, entity, key)
+        if kind == "kv_read":
+            return self.read(target, entity, key)
+        return self.conditional_write(target, entity, key)
 
     # ---- operations ----------------------------------------------------------------------------
 
@@ -229,8 +235,8 @@ class Workload:
                     break
                 if self.clock.now() > self.stop_retrying_at:
                     break
-                await asyncio.sleep(0.3 + 0.2 * self.rng.random())
-                target = self.rng.choice(["balancer", *self.node_targets])
+                await asyncio.sleep(0.3 + 0.2 * self.retry_rng.random())
+                target = self.retry_rng.choice(["balancer", *self.node_targets])
         except asyncio.CancelledError:
             # The attempt in flight may have been applied: no way to know any more.
             answer = _Answer("indeterminate", error="cancelled at the end of the run")
