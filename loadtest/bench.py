@@ -141,6 +141,15 @@ class Servers:
         self.children.append(child)
         return child.pid
 
+    def check_alive(self) -> None:
+        """Refuse to measure when a process died: whatever answers is then not ours."""
+        for child in self.children:
+            if child.poll() is not None:
+                raise BenchError(
+                    f"{str(child.args)[:120]} exited with status"
+                    f" {child.returncode}; see the logs in {self.log_dir}"
+                )
+
     def stop_all(self) -> None:
         for child in self.children:
             if child.poll() is None:
@@ -208,6 +217,19 @@ def balancer_config(text: str, bind: tuple[str, int], nodes: Sequence[tuple[str,
         replaced = False
         lines.append(line)
     return "".join(lines)
+
+
+def refuse_if_taken(host: str, port: int) -> None:
+    """A leftover server on the address would be measured instead of ours: refuse to start."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex((host, port)) == 0:
+            raise BenchError(
+                f"{host}:{port} already answers: a leftover benchmark server? End it by its pid"
+                f" (ss -ltnp | grep {host}:{port})"
+            )
 
 
 def wait_healthy(url: str, timeout_s: float = 90.0) -> None:
@@ -358,6 +380,8 @@ def bench_node(options: Options) -> dict[str, Any]:
     node_url = f"http://{SINGLE}:{HTTP_PORT}"
     runs: dict[tuple[str, str], list[Measurement]] = {}
     with servers(options.log_dir) as started:
+        refuse_if_taken(*BARE)
+        refuse_if_taken(SINGLE, HTTP_PORT)
         bare_pid = started.start(
             "bare",
             [str(PYTHON), "-m", "loadtest.bare", "--host", BARE[0], "--port", str(BARE[1])],
@@ -365,6 +389,7 @@ def bench_node(options: Options) -> dict[str, Any]:
         node_pid = start_node(started, 0, SINGLE, SINGLE)
         wait_healthy(bare_url)
         wait_healthy(node_url)
+        started.check_alive()
         warm(bare_url, options)
         warm(node_url, options)
         for _ in range(options.rounds):
@@ -414,6 +439,9 @@ def bench_cluster(options: Options, sizes: Sequence[int]) -> dict[str, Any]:
         addresses = (ONE,) if size == 1 else TRIO[:size]
         if len(addresses) != size:
             raise BenchError(f"cluster size {size}: only 1, 3 and 10 are supported")
+        for ip in addresses:
+            refuse_if_taken(ip, HTTP_PORT)
+        refuse_if_taken(*BALANCER)
         with servers(options.log_dir) as started:
             pids = [start_node(started, i, ip, addresses[0]) for i, ip in enumerate(addresses)]
             for ip in addresses:
@@ -421,6 +449,7 @@ def bench_cluster(options: Options, sizes: Sequence[int]) -> dict[str, Any]:
             wait_for_members(f"http://{addresses[0]}:{HTTP_PORT}", size)
             pids.append(start_balancer(started, options.log_dir, addresses))
             wait_healthy(balancer_url)
+            started.check_alive()
             warm(balancer_url, options)
             for _ in range(options.rounds):
                 for operation in ("read", "increment"):
@@ -497,6 +526,7 @@ def bench_instructions(options: Options, node_dir: Path, requests: int) -> dict[
     print(f"instructions per request under callgrind ({requests} requests each)", flush=True)
     address = "127.77.3.1"
     counts: dict[str, dict[str, float]] = {}
+    refuse_if_taken(address, 19000)
     for target in ("bare", "node"):
         dump_dir = options.log_dir / f"callgrind-{target}"
         dump_dir.mkdir(parents=True, exist_ok=True)
@@ -520,6 +550,7 @@ def bench_instructions(options: Options, node_dir: Path, requests: int) -> dict[
                 )
             url = f"http://{address}:19000"
             wait_healthy(url, timeout_s=240)
+            started.check_alive()
             for operation in ("increment", "read"):
                 send(address, 19000, operation, requests, options.connections)  # warm-up
             counts[target] = {}
@@ -627,8 +658,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     panels += bool(summaries)
     if not panels:
         return
-    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 5), squeeze=False)
-    column = iter(axes[0])
+    rows = 1 if panels <= 2 else 2
+    columns = -(-panels // rows)
+    figure, axes = plt.subplots(rows, columns, figsize=(7 * columns, 5 * rows), squeeze=False)
+    for unused in axes.flat[panels:]:
+        unused.set_visible(False)
+    column = iter(axes.flat)
     colours = {"read": "tab:blue", "increment": "tab:orange"}
 
     if "node" in results:
