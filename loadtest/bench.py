@@ -658,9 +658,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     panels += bool(summaries)
     if not panels:
         return
-    rows = 1 if panels <= 2 else 2
-    columns = -(-panels // rows)
-    figure, axes = plt.subplots(rows, columns, figsize=(7 * columns, 5 * rows), squeeze=False)
+    grid_rows = 1 if panels <= 2 else 2
+    grid_columns = -(-panels // grid_rows)
+    figure, axes = plt.subplots(
+        grid_rows, grid_columns, figsize=(7 * grid_columns, 5 * grid_rows), squeeze=False
+    )
     for unused in axes.flat[panels:]:
         unused.set_visible(False)
     column = iter(axes.flat)
