@@ -5,6 +5,8 @@ Each test leaves the cluster as it found it: healed, every node running and seei
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import threading
 import time
@@ -78,6 +80,47 @@ def test_the_guard_drops_host_packets_for_the_subnet_unless_they_leave_by_the_br
         assert f"hook {hook}" in chain
         assert rule in chain
         assert "drop" in chain
+
+
+def _guard_drops() -> int:
+    listing = subprocess.run(
+        ["nft", "-j", "list", "table", "inet", GUARD_TABLE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sum(
+        item["rule"]["expr"][-2]["counter"]["packets"]
+        for item in json.loads(listing)["nftables"]
+        if "rule" in item and item["rule"]["chain"] == "output"
+    )
+
+
+def test_the_guard_drops_a_host_packet_for_the_subnet_that_would_leave_by_another_interface(
+    local_cluster: Backend,
+) -> None:
+    # The probe route leads into a veth whose other end lies, down, in a namespace of its own:
+    # even without the guard, this packet could not leave the machine.
+    probe, target = "casty-probe", "10.0.1.250"
+
+    def ip(*arguments: str) -> None:
+        subprocess.run(["ip", *arguments], check=True)
+
+    ip("netns", "add", probe)
+    try:
+        ip("link", "add", probe, "type", "veth", "peer", "name", "eth0", "netns", probe)
+        ip("link", "set", probe, "up")
+        ip("route", "add", f"{target}/32", "dev", probe)
+        before = _guard_drops()
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+            pytest.raises(PermissionError),
+        ):
+            sender.sendto(b"probe", (target, 9))
+        assert _guard_drops() == before + 1
+    finally:
+        subprocess.run(["ip", "link", "del", probe], check=False)
+        ip("netns", "del", probe)
 
 
 def test_a_killed_node_restarts_and_rejoins_as_a_new_incarnation(
