@@ -82,7 +82,8 @@ class Backend(Protocol):
         ...
 
     def split(self, side_a: Sequence[int], side_b: Sequence[int]) -> None:
-        """Make the nodes of `side_a` and those of `side_b` unable to reach each other."""
+        """Make the nodes of `side_a` and those of `side_b` unable to reach each other. The
+        balancer, and nodes on neither side, still reach both sides (as the ALB would)."""
         ...
 
     def heal(self) -> None:

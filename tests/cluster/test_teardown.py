@@ -45,6 +45,10 @@ def _recorded_pids() -> list[int]:
     return [record["pid"] for record in state["processes"].values()]
 
 
+def _listed(command: list[str], name: str) -> bool:
+    return name in subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def no_cluster() -> Iterator[None]:
     """No cluster up while the module runs; one that was up is brought back afterwards."""
@@ -103,7 +107,9 @@ def test_up_refuses_a_taken_balancer_port_and_makes_nothing(no_cluster: None) ->
     assert leftovers() == []
 
 
-def test_down_after_the_runner_was_killed_mid_up_leaves_nothing(no_cluster: None) -> None:
+def test_the_guard_comes_first_and_down_after_the_runner_was_killed_mid_up_leaves_nothing(
+    no_cluster: None,
+) -> None:
     runner = subprocess.Popen(
         [sys.executable, "-m", "compose", "--backend", "namespaces", "up"],
         cwd=REPO,
@@ -114,6 +120,9 @@ def test_down_after_the_runner_was_killed_mid_up_leaves_nothing(no_cluster: None
         deadline = time.monotonic() + 60
         pids: list[int] = []
         while len(pids) < 5 and time.monotonic() < deadline:
+            # Whenever a namespace exists, the guard must already be there.
+            if _listed(["ip", "netns", "list"], "casty-"):
+                assert _listed(["nft", "list", "tables"], "casty_guard")
             with contextlib.suppress(OSError, ValueError):
                 pids = _recorded_pids()
             time.sleep(0.02)
