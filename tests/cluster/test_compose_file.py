@@ -88,3 +88,36 @@ def test_haproxy_accepts_the_balancer_config() -> None:
         ["haproxy", "-c", "-f", str(COMPOSE_DIR / "haproxy.cfg")], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _compose_cli() -> list[str] | None:
+    """Docker Compose as installed: the v2 plugin, or Debian's docker-compose; None if neither."""
+    if shutil.which("docker"):
+        plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if plugin.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+@pytest.mark.skipif(
+    _compose_cli() is None, reason="no Docker Compose (Debian: apt-get install docker-compose)"
+)
+def test_docker_compose_resolves_the_same_nodes_the_namespace_backend_runs() -> None:
+    cli = _compose_cli()
+    assert cli is not None
+    done = subprocess.run(
+        [*cli, "-p", "casty", "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    assert set(resolved) == {service.name for service in TOPOLOGY.services}
+    for node in TOPOLOGY.nodes:
+        service = resolved[node.name]
+        assert {k: str(v) for k, v in service["environment"].items()} == dict(node.environment)
+        assert service["command"] == list(node.command)
+        assert service["networks"]["cluster"]["ipv4_address"] == node.address
