@@ -32,10 +32,11 @@ def local_cluster() -> Iterator[Backend]:
         try:
             wait_until_healthy(backend.topology, timeout_s=5.0)
         except ClusterError:
-            backend.down()
+            pass
         else:
             yield backend
             return
+    backend.down()  # whatever a killed session left half-made
     backend.up()
     try:
         yield backend
