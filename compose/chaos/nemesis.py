@@ -32,7 +32,7 @@ from typing import Literal
 
 import httpx
 
-from compose.backend import Backend
+from compose.backend import Backend, ClusterError
 from compose.chaos.history import FaultWindow
 
 log = logging.getLogger("harness.nemesis")
@@ -263,8 +263,6 @@ class Nemesis:
 
     async def wait_healthy(self, timeout_s: float, nodes: Sequence[int] | None = None) -> float:
         """Wait until the nodes (all by default) answer /health 200 and see every member alive."""
-        from compose.backend import ClusterError
-
         started = time.monotonic()
         wanted = list(range(self.count)) if nodes is None else list(nodes)
         async with httpx.AsyncClient(timeout=1.5, trust_env=False) as http:
