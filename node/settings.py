@@ -57,13 +57,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LOG_FORMAT", "plain", "plain (one line of text) or json (one object per line)."),
-    Setting("HEARTBEAT_MS", "500", "casty heartbeat period between neighbours."),
+    Setting("HEARTBEAT_MS", "250", "casty heartbeat period between neighbours."),
     Setting(
         "SUSPECT_AFTER_MS",
-        "2000",
+        "1000",
         "Silence after which casty suspects a member (its owner keys move).",
     ),
-    Setting("DEAD_AFTER_MS", "2000", "Time as suspect after which casty declares a member dead."),
+    Setting("DEAD_AFTER_MS", "1000", "Time as suspect after which casty declares a member dead."),
     Setting("REMOVE_AFTER_S", "60", "Time as dead after which a member is removed from the table."),
     Setting(
         "REQUEST_TIMEOUT_MS", "5000", "Deadline of one entity operation; past it the answer is 504."
@@ -119,9 +119,9 @@ class Settings:
     replicas: int = 3
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "plain"
-    heartbeat_ms: int = 500
-    suspect_after_ms: int = 2000
-    dead_after_ms: int = 2000
+    heartbeat_ms: int = 250
+    suspect_after_ms: int = 1000
+    dead_after_ms: int = 1000
     remove_after_s: int = 60
     request_timeout_ms: int = 5000
     write_timeout_ms: int = 3000
