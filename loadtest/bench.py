@@ -537,7 +537,10 @@ def bench_instructions(options: Options, node_dir: Path, requests: int) -> dict[
         with servers(options.log_dir) as started:
             if target == "bare":
                 argv = [str(PYTHON), "-m", "loadtest.bare", "--host", address, "--port", "19000"]
-                pid = started.start("bare-callgrind", [*valgrind, *argv])
+                # From node_dir, so the bare endpoint takes that node's server settings and loop.
+                pid = started.start(
+                    "bare-callgrind", [*valgrind, *argv], {"PYTHONPATH": str(REPO)}, cwd=node_dir
+                )
             else:
                 env = {
                     "NODE_INDEX": "0", "SEED_IPS": address, "NODE_IP": address,
