@@ -74,7 +74,9 @@ class NodeProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def node_env(index: int, ip: str, http_port: int, casty_port: int, seeds: str, **extra: str) -> dict[str, str]:
+def node_env(
+    index: int, ip: str, http_port: int, casty_port: int, seeds: str, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "SEED_"))}
     env.update(
         NODE_INDEX=str(index),
@@ -97,7 +99,9 @@ def loopback_cluster(tmp: Path, size: int, **extra: str) -> Iterator[list[NodePr
     ips = [f"127.0.0.{i + 1}" for i in range(size)]
     seeds = ",".join(ips[: min(size, 3)])
     nodes = [
-        NodeProcess(i, ip, port, node_env(i, ip, port, casty_port, seeds, **extra), tmp / f"node{i}.log")
+        NodeProcess(
+            i, ip, port, node_env(i, ip, port, casty_port, seeds, **extra), tmp / f"node{i}.log"
+        )
         for i, (ip, port) in enumerate(zip(ips, [free_port() for _ in ips], strict=True))
     ]
     try:

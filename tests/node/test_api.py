@@ -53,7 +53,8 @@ async def test_health_is_ok_once_joined_and_names_the_node(client: Client) -> No
 
 async def test_cluster_status_lists_this_node_as_an_alive_member(client: Client) -> None:
     status = await body(await client.get("/cluster/status"))
-    assert status["alive"] == 1 and status["majority"] is True
+    assert status["alive"] == 1
+    assert status["majority"] is True
     assert [m["status"] for m in status["members"]] == ["alive"]
     assert status["members"][0]["address"] == status["address"]
 
@@ -92,13 +93,21 @@ async def test_an_idempotency_key_makes_a_retry_count_once(client: Client) -> No
 
 
 async def test_kv_etags_make_writes_conditional(client: Client) -> None:
-    created = await client.put("/kv/u/name", json={"value": "Alice"}, headers={"If-None-Match": "*"})
+    created = await client.put(
+        "/kv/u/name", json={"value": "Alice"}, headers={"If-None-Match": "*"}
+    )
     etag = created.headers["ETag"]
     again = await client.put("/kv/u/name", json={"value": "Eve"}, headers={"If-None-Match": "*"})
     stale = await client.put("/kv/u/name", json={"value": "Eve"}, headers={"If-Match": '"99"'})
     foreign = await client.put("/kv/u/name", json={"value": "Eve"}, headers={"If-Match": '"abc"'})
     fresh = await client.put("/kv/u/name", json={"value": "Bob"}, headers={"If-Match": etag})
-    assert [r.status_code for r in (created, again, stale, foreign, fresh)] == [200, 412, 412, 412, 200]
+    assert [r.status_code for r in (created, again, stale, foreign, fresh)] == [
+        200,
+        412,
+        412,
+        412,
+        200,
+    ]
     assert (await body(again))["error"] == "precondition_failed"
     read = await client.get("/kv/u/name")
     assert (await body(read))["value"] == "Bob"
@@ -114,7 +123,8 @@ async def test_kv_delete_and_list(client: Client) -> None:
     assert (await body(deleted))["deleted"] is True
     assert (await client.get("/kv/u/a")).status_code == 404
     missing = await client.delete("/kv/u/a")
-    assert missing.status_code == 404 and (await body(missing))["error"] == "key_not_found"
+    assert missing.status_code == 404
+    assert (await body(missing))["error"] == "key_not_found"
 
 
 async def test_placement_names_this_node_as_owner_and_replica(client: Client) -> None:
@@ -170,7 +180,9 @@ async def test_a_bad_increment_is_refused_and_changes_nothing(
     response = await client.post("/counter/bad/increment", json=payload)
     assert response.status_code == status
     answer = await body(response)
-    assert answer["error"] == code and answer["node"] == 3 and answer["message"]
+    assert answer["error"] == code
+    assert answer["node"] == 3
+    assert answer["message"]
     assert (await body(await client.get("/counter/bad")))["value"] == 0
 
 
@@ -178,7 +190,12 @@ async def test_a_bad_increment_is_refused_and_changes_nothing(
     ("data", "headers", "status", "code"),
     [
         (b"{", JSON, 400, "invalid_json"),
-        (b"amount=5", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+        (
+            b"amount=5",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
         (b'{"amount": 5}', {}, 415, "unsupported_media_type"),
         (b'{"amount": 5}' + b" " * 4096, JSON, 413, "body_too_large"),
     ],
@@ -215,21 +232,25 @@ async def test_a_bad_kv_write_is_refused_and_changes_nothing(
 
 async def test_a_put_without_a_body_is_a_400(client: Client) -> None:
     response = await client.put("/kv/u/k")
-    assert response.status_code == 400 and (await body(response))["error"] == "missing_body"
+    assert response.status_code == 400
+    assert (await body(response))["error"] == "missing_body"
 
 
 async def test_the_key_limit_is_a_422_and_keeps_the_keys(client: Client) -> None:
     for key in ("a", "b"):
         assert (await client.put(f"/kv/u/{key}", json={"value": "v"})).status_code == 200
     third = await client.put("/kv/u/c", json={"value": "v"})
-    assert third.status_code == 422 and (await body(third))["error"] == "too_many_keys"
+    assert third.status_code == 422
+    assert (await body(third))["error"] == "too_many_keys"
     assert len((await body(await client.get("/kv/u")))["entries"]) == 2
 
 
 async def test_unknown_routes_and_methods_get_json_404_and_405(client: Client) -> None:
     missing = await client.get("/nothing/here")
     wrong = await client.delete("/counter/c")
-    assert missing.status_code == 404 and (await body(missing))["error"] == "not_found"
-    assert wrong.status_code == 405 and (await body(wrong))["error"] == "method_not_allowed"
+    assert missing.status_code == 404
+    assert (await body(missing))["error"] == "not_found"
+    assert wrong.status_code == 405
+    assert (await body(wrong))["error"] == "method_not_allowed"
     assert "GET" in wrong.headers["Allow"]
     assert wrong.headers["X-Casty-Node"] == "3"

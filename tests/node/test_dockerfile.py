@@ -51,14 +51,15 @@ def test_the_image_is_slim_python_313_run_by_a_non_root_user() -> None:
     pairs = instructions()
     assert pairs[0] == ("FROM", "python:3.13-slim")
     users = [rest for word, rest in pairs if word == "USER"]
-    assert users and users[-1] not in ("root", "0")
+    assert users
+    assert users[-1] not in ("root", "0")
     assert ("EXPOSE", "8000 25520") in pairs
     assert any(word == "RUN" and "uv sync --frozen" in rest for word, rest in pairs)
 
 
 def test_the_build_context_holds_the_lock_and_the_node_only() -> None:
     lines = (ROOT / ".dockerignore").read_text().split()
-    assert lines[lines.index("*") :] [:4] == ["*", "!pyproject.toml", "!uv.lock", "!node/"]
+    assert lines[lines.index("*") :][:4] == ["*", "!pyproject.toml", "!uv.lock", "!node/"]
 
 
 def test_the_image_command_starts_a_node_that_its_healthcheck_passes(tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ async def test_a_retried_idempotent_increment_counts_once(system: ActorSystem) -
     assert await ref.ask(entities.ReadCounter()) == 4
 
 
-async def test_an_idempotency_key_reused_for_another_amount_is_rejected(system: ActorSystem) -> None:
+async def test_an_idempotency_key_reused_for_another_amount_is_rejected(
+    system: ActorSystem,
+) -> None:
     ref = system.ref(entities.counter, "c")
     await ref.ask(entities.Increment(4, "k"))
     answer = await ref.ask(entities.Increment(5, "k"))
@@ -75,9 +77,11 @@ async def test_conditional_writes_hold_only_at_the_expected_version(system: Acto
     fresh = await ref.ask(entities.Put("name", "Bob", if_match=1))
     create = await ref.ask(entities.Put("name", "Eve", if_absent=True))
     replace_missing = await ref.ask(entities.Put("ghost", "x", if_exists=True))
-    assert isinstance(stale, entities.Rejected) and stale.code == "precondition_failed"
+    assert isinstance(stale, entities.Rejected)
+    assert stale.code == "precondition_failed"
     assert fresh == entities.Entry("Bob", 2)
-    assert isinstance(create, entities.Rejected) and create.code == "precondition_failed"
+    assert isinstance(create, entities.Rejected)
+    assert create.code == "precondition_failed"
     assert isinstance(replace_missing, entities.Rejected)
     assert await ref.ask(entities.Read("name")) == entities.Entry("Bob", 2)
     assert await ref.ask(entities.Read("ghost")) is None
@@ -88,11 +92,14 @@ async def test_kv_limits_refuse_a_write_and_change_nothing(system: ActorSystem) 
     await ref.ask(entities.Put("a", "1", max_keys=1))
     too_many = await ref.ask(entities.Put("b", "2", max_keys=1))
     too_big = await ref.ask(entities.Put("a", "x" * 100, max_bytes=50))
-    assert isinstance(too_many, entities.Rejected) and too_many.code == "too_many_keys"
-    assert isinstance(too_big, entities.Rejected) and too_big.code == "entity_too_large"
+    assert isinstance(too_many, entities.Rejected)
+    assert too_many.code == "too_many_keys"
+    assert isinstance(too_big, entities.Rejected)
+    assert too_big.code == "entity_too_large"
     assert await ref.ask(entities.ReadAll()) == (entities.Listed("a", "1", 1),)
 
 
 async def test_removing_a_missing_key_is_rejected(system: ActorSystem) -> None:
     answer = await system.ref(entities.kv, "u").ask(entities.Remove("nope"))
-    assert isinstance(answer, entities.Rejected) and answer.code == "key_not_found"
+    assert isinstance(answer, entities.Rejected)
+    assert answer.code == "key_not_found"

@@ -25,7 +25,9 @@ def test_any_node_answers_for_any_entity(tmp_path: Path) -> None:
             for i in range(12):
                 assert http.get(f"{node.url}/counter/any-{i}").json()["value"] == i + 1
                 assert http.get(f"{node.url}/kv/any-{i}/k").json()["value"] == f"v{i}"
-        owners = {http.get(f"{nodes[0].url}/placement/counter/any-{i}").json()["owner"] for i in range(12)}
+        owners = {
+            http.get(f"{nodes[0].url}/placement/counter/any-{i}").json()["owner"] for i in range(12)
+        }
         assert len(owners) > 1, "twelve entities should spread over more than one owner"
 
 
@@ -91,18 +93,23 @@ def test_sigterm_drains_then_leaves_in_order(tmp_path: Path) -> None:
         leaving, staying = nodes[1], nodes[0]
         entities = owned_by(http, staying, leaving, 3)
         for entity in entities:
-            http.post(f"{staying.url}/counter/{entity}/increment", json={"amount": 5}).raise_for_status()
+            http.post(
+                f"{staying.url}/counter/{entity}/increment", json={"amount": 5}
+            ).raise_for_status()
 
         leaving.signal(signal.SIGTERM)
         time.sleep(0.5)
         health = http.get(f"{leaving.url}/health")
-        assert health.status_code == 503 and health.json()["status"] == "draining"
+        assert health.status_code == 503
+        assert health.json()["status"] == "draining"
         # Still serving while it drains: requests that reach it are answered.
         assert http.get(f"{leaving.url}/counter/{entities[0]}").json()["value"] == 5
 
         assert leaving.wait(30) == 0, leaving.tail()
         log = leaving.log.read_text()
-        assert log.index("draining") < log.index("leaving the cluster") < log.index("left the cluster")
+        assert (
+            log.index("draining") < log.index("leaving the cluster") < log.index("left the cluster")
+        )
 
         status = http.get(f"{staying.url}/cluster/status").json()
         assert leaving.casty_address not in [m["address"] for m in status["members"]]
