@@ -9,6 +9,7 @@ skipped by an output that never resolves. Every invoke the program makes must be
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +153,21 @@ class Deployment:
 
 
 def deploy(config: ClusterConfig, *, digest: str = DIGEST_A, stack: str = "test") -> Deployment:
-    """Run the program for `config` on the mocks; raises what the program raises."""
+    """Run the program for `config` on the mocks; raises what the program raises.
+
+    Pulumi's runtime makes its futures on the thread's current event loop, which an async test
+    run before may have closed and unset: each deployment gets a loop of its own.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return _deploy(config, digest, stack)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _deploy(config: ClusterConfig, digest: str, stack: str) -> Deployment:
     mocks = CloudMocks(digest)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
