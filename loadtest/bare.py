@@ -2,10 +2,10 @@
 
 It answers the node's two hottest routes with the node's JSON shapes, encoded the way the node
 encodes them (orjson), served by Hypercorn with the node's own server settings (its
-`hypercorn_config`) on the node's event loop (see `loop_factory`),
-and does nothing else: no casty, no validation beyond the amount, no metrics. A node's reads and
-increments divided by this endpoint's throughput, measured in the same run, is what the node costs
-above the framework it runs on.
+`hypercorn_config`) on the node's event loop (its `loop_factory`), and does nothing else: no
+casty, no validation beyond the amount, no metrics. A node's reads and increments divided by this
+endpoint's throughput, measured in the same run, is what the node costs above the framework it
+runs on.
 
     python -m loadtest.bare --host 127.0.0.1 --port 18001
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,8 +22,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart, Response, request
 
-import node.server
-from node.server import hypercorn_config
+from node.server import hypercorn_config, loop_factory
 from node.settings import Settings
 
 
@@ -72,22 +70,12 @@ async def _main(host: str, port: int) -> None:
     await serve(create_app(), server_config(host, port), shutdown_trigger=stop.wait)
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The node's event loop: `node.server.loop_factory` when the node declares one (uvloop,
-    say), else None, asyncio's own. The bare endpoint must run on the loop the node runs on, or
-    the ratio would measure the loop instead of the node."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = getattr(
-        node.server, "loop_factory", None
-    )
-    return factory
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18001)
     arguments = parser.parse_args()
-    asyncio.run(_main(arguments.host, arguments.port), loop_factory=loop_factory())
+    asyncio.run(_main(arguments.host, arguments.port), loop_factory=loop_factory)
 
 
 if __name__ == "__main__":

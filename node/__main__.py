@@ -11,7 +11,7 @@ import os
 import sys
 
 from node import logs
-from node.server import run
+from node.server import loop_factory, run
 from node.settings import Settings, SettingsError
 
 
@@ -22,7 +22,7 @@ def main() -> int:
         print(f"node: bad setting: {error}", file=sys.stderr)
         return 2
     logs.configure(settings)
-    return asyncio.run(run(settings))
+    return asyncio.run(run(settings), loop_factory=loop_factory)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from casty import (
     ActorDefinition,
     ActorSystem,
     Cluster,
+    DefaultedActor,
     Event,
     LoggingObserver,
     Member,
     Placement,
+    Ref,
     Stats,
 )
 
@@ -32,6 +34,9 @@ from node.settings import Settings
 log = logging.getLogger("node.cluster")
 
 Phase = Literal["starting", "serving", "draining", "stopped"]
+
+REFS_KEPT = 4096
+"""Entity refs a node keeps for reuse; past that, the oldest made is dropped."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Membership:
         self.failed = asyncio.Event()
         """Set when joining failed (the casty port is taken, the cluster refused this node)."""
         self._joining: asyncio.Task[None] | None = None
+        self._refs: dict[tuple[str, str], Ref[Any]] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -115,6 +121,7 @@ class Membership:
             log.info("leaving the cluster; entities move to their replicas")
             await self._system.__aexit__(None, None, None)
             self._system = None
+            self._refs.clear()
             log.info("left the cluster")
         self.phase = "stopped"
 
@@ -126,6 +133,22 @@ class Membership:
         if self._system is None:
             raise NotJoined(self.phase)
         return self._system
+
+    def ref[S, M](self, actor: DefaultedActor[S, M], entity_id: str) -> Ref[M]:
+        """The ref of entity `entity_id` of type `actor`, made once and then reused.
+
+        Making a ref wakes casty's transport thread; reusing one costs a dict lookup. A ref names
+        the entity, not a node: each message is routed by the ring when it is sent, so a kept ref
+        follows its entity to a new owner. Raises `NotJoined` as `system` does.
+        """
+        system = self.system
+        key = (actor.name, entity_id)
+        ref = self._refs.get(key)
+        if ref is None:
+            if len(self._refs) >= REFS_KEPT:
+                del self._refs[next(iter(self._refs))]
+            ref = self._refs[key] = system.ref(actor, entity_id)
+        return ref
 
     def members(self) -> tuple[Member, ...]:
         return self._system.members if self._system is not None else ()

@@ -43,6 +43,24 @@ class NodeMetrics:
         )
         self.events: Tally[str] = Tally()
         self.registry.register(_CastyCollector(stats, members, self.events))
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency.
+
+        The labelled series are looked up once per route, method and status and then kept:
+        `labels()` on every request costs more than the increment itself.
+        """
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
     def observe(self, event: Event) -> None:
         """Count one casty event by its kind (MemberChanged, WriteFailed...)."""
