@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 import orjson
 from casty import ActorFailed, MailboxFull, MessageTooLarge, Ref, Unavailable
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from quart import Quart, Response, request
+from quart import Quart, Request, Response, request
+from quart.typing import ResponseTypes
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from node import entities, openapi
@@ -28,8 +28,6 @@ from node.settings import Settings
 log = logging.getLogger("node.http")
 
 _CASTY_ERRORS = (TimeoutError, Unavailable, MailboxFull, MessageTooLarge, ActorFailed)
-_STARTED = "node.started"
-"""The ASGI scope's key for the time a request arrived, which its latency is measured from."""
 
 # Stable codes for the statuses Quart raises itself (unknown route, wrong method, body too big).
 _HTTP_CODES = {
@@ -41,15 +39,37 @@ _HTTP_CODES = {
 }
 
 
+class _NodeApp(Quart):
+    """Quart that stamps every answer with the node's index and counts it in the metrics.
+
+    Done here rather than in an `after_request` hook, which Quart wraps and awaits on every
+    request: that alone cost a twentieth of a read's instructions. The latency runs from the
+    request's dispatch to its answer, without the time taken to send it.
+    """
+
+    def __init__(self, node: Membership) -> None:
+        super().__init__("node")
+        self.membership = node
+        self.node_header = str(node.settings.node_index)
+
+    async def handle_request(self, request: Request) -> ResponseTypes:
+        started = time.perf_counter()
+        response = await super().handle_request(request)
+        response.headers["X-Casty-Node"] = self.node_header
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        elapsed = time.perf_counter() - started
+        self.membership.metrics.answered(rule, request.method, response.status_code, elapsed)
+        return response
+
+
 def create_app(settings: Settings) -> Quart:
     """The node as an ASGI app. Serving it joins the cluster; shutting it down leaves it."""
-    app = Quart("node")
+    node = Membership(settings)
+    app = _NodeApp(node)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
-    node = Membership(settings)
     app.extensions["membership"] = node
     api = _Api(settings, node)
-    node_header = str(settings.node_index)
 
     @app.before_serving
     async def join() -> None:
@@ -58,25 +78,6 @@ def create_app(settings: Settings) -> Quart:
     @app.after_serving
     async def leave() -> None:
         await node.stop()
-
-    # The arrival time rides in the ASGI scope: cheaper than a `before_request` hook, which
-    # Quart awaits as a coroutine of its own on every request.
-    serve_asgi = app.asgi_app
-
-    async def timed(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        cast(dict[str, Any], scope)[_STARTED] = time.perf_counter()
-        await serve_asgi(scope, receive, send)
-
-    app.asgi_app = timed  # type: ignore[method-assign]
-
-    @app.after_request
-    async def stamped(response: Response) -> Response:
-        response.headers["X-Casty-Node"] = node_header
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        started = cast(dict[str, Any], request.scope).get(_STARTED)
-        elapsed = time.perf_counter() - started if started is not None else 0.0
-        node.metrics.answered(rule, request.method, response.status_code, elapsed)
-        return response
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
@@ -359,11 +360,13 @@ class _Api:
                     400, "missing_body", 'this request needs a JSON body, such as {"value": "..."}'
                 )
             return {}
-        if request.mimetype != "application/json":
+        # The media type without parameters; werkzeug's `request.mimetype` parses them all.
+        mimetype = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        if mimetype != "application/json":
             raise ApiError(
                 415,
                 "unsupported_media_type",
-                f"the body is {request.mimetype or 'untyped'}: send it as application/json",
+                f"the body is {mimetype or 'untyped'}: send it as application/json",
             )
         try:
             body = orjson.loads(data)

@@ -36,7 +36,7 @@ class NodeMetrics:
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "Time from a request's arrival to its answer, by route template.",
+            "Time from a request's dispatch to its answer, by route template.",
             ("route",),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

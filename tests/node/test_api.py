@@ -216,6 +216,16 @@ async def test_a_malformed_body_gets_a_json_error(
     assert (await body(await client.get("/counter/bad")))["value"] == 0
 
 
+async def test_a_json_media_type_with_parameters_in_any_case_is_accepted(client: Client) -> None:
+    response = await client.post(
+        "/counter/typed/increment",
+        data=b'{"amount": 4}',
+        headers={"Content-Type": "Application/JSON; charset=utf-8"},
+    )
+    assert response.status_code == 200
+    assert (await body(response))["value"] == 4
+
+
 @pytest.mark.parametrize(
     ("path", "payload", "status", "code"),
     [
