@@ -34,6 +34,11 @@ def unavailable(message: str) -> ApiError:
 _UNCONFIRMED = {"Unavailable", "TimeoutError"}
 
 
+def unconfirmed_write(exc: BaseException) -> bool:
+    """Whether `exc` is a write inside an entity body that a majority did not confirm."""
+    return isinstance(exc, ActorFailed) and getattr(exc, "error", "") in _UNCONFIRMED
+
+
 def from_casty(exc: BaseException, timeout_ms: int) -> ApiError:
     """Map what an `ask` to an entity raised to the answer the client gets.
 
@@ -59,7 +64,7 @@ def from_casty(exc: BaseException, timeout_ms: int) -> ApiError:
             return ApiError(
                 413, "entity_too_large", f"the operation does not fit in a message: {exc}"
             )
-        case ActorFailed() if getattr(exc, "error", "") in _UNCONFIRMED:
+        case ActorFailed() if unconfirmed_write(exc):
             return unavailable(
                 f"a majority of replicas did not confirm the write ({exc}); it may or"
                 " may not have been applied: retry, with an Idempotency-Key for increments"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import orjson
-from casty import ActorFailed, MailboxFull, MessageTooLarge, Ref, Unavailable
+from casty import Ref
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from quart import Quart, Request, Response, request
@@ -21,13 +21,13 @@ from quart.typing import ResponseTypes
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from node import entities, openapi
+from node.asking import Asker
 from node.cluster import Membership, NotJoined
-from node.errors import ApiError, from_casty, unavailable
+from node.errors import ApiError, unavailable
 from node.settings import Settings
 
 log = logging.getLogger("node.http")
 
-_CASTY_ERRORS = (TimeoutError, Unavailable, MailboxFull, MessageTooLarge, ActorFailed)
 
 # Stable codes for the statuses Quart raises itself (unknown route, wrong method, body too big).
 _HTTP_CODES = {
@@ -135,6 +135,9 @@ class _Api:
     def __init__(self, settings: Settings, node: Membership) -> None:
         self.settings = settings
         self.node = node
+        self.asker = Asker(
+            settings.request_timeout_ms, settings.repeat_after_ms, node.metrics.repeated
+        )
 
     def error(self, error: ApiError) -> Response:
         body = {"error": error.code, "message": error.message, "node": self.settings.node_index}
@@ -198,7 +201,7 @@ class _Api:
 
     async def read_counter(self, entity_id: str) -> Response:
         ref = self._counter(entity_id)
-        value = await self._ask(ref, entities.ReadCounter())
+        value = await self.asker.ask_repeatable(ref, entities.ReadCounter())
         return json_response({"entity_id": entity_id, "value": value})
 
     async def increment(self, entity_id: str) -> Response:
@@ -208,9 +211,11 @@ class _Api:
         key = request.headers.get("Idempotency-Key")
         if key is not None:
             self._identifier("Idempotency-Key", key)
-        answer = await self._ask(
-            ref, entities.Increment(amount, key, self.settings.idempotency_window)
-        )
+        increment = entities.Increment(amount, key, self.settings.idempotency_window)
+        if key is None:
+            answer = await self.asker.ask(ref, increment)
+        else:
+            answer = await self.asker.ask_repeatable(ref, increment)
         if isinstance(answer, entities.Rejected):
             raise ApiError(422, answer.code, answer.message)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
@@ -218,14 +223,14 @@ class _Api:
 
     async def list_keys(self, entity_id: str) -> Response:
         ref = self._kv(entity_id)
-        listed = await self._ask(ref, entities.ReadAll())
+        listed = await self.asker.ask_repeatable(ref, entities.ReadAll())
         entries = [{"key": e.key, "value": e.value, "version": e.version} for e in listed]
         return json_response({"entity_id": entity_id, "entries": entries})
 
     async def read_key(self, entity_id: str, key: str) -> Response:
         ref = self._kv(entity_id)
         self._identifier("key", key)
-        entry = await self._ask(ref, entities.Read(key))
+        entry = await self.asker.ask_repeatable(ref, entities.Read(key))
         if entry is None:
             raise ApiError(
                 404, "key_not_found", f"key {key!r} does not exist in entity {entity_id!r}"
@@ -262,7 +267,7 @@ class _Api:
             max_keys=self.settings.max_keys_per_entity,
             max_bytes=self.settings.max_entity_bytes,
         )
-        answer = await self._ask(ref, put)
+        answer = await self.asker.ask(ref, put)
         if isinstance(answer, entities.Rejected):
             self._rejected(answer)
         return self._entry(entity_id, key, answer)
@@ -271,7 +276,7 @@ class _Api:
         ref = self._kv(entity_id)
         self._identifier("key", key)
         if_match, if_exists = self._if_match()
-        answer = await self._ask(ref, entities.Remove(key, if_match, if_exists))
+        answer = await self.asker.ask(ref, entities.Remove(key, if_match, if_exists))
         if isinstance(answer, entities.Rejected):
             self._rejected(answer)
         return json_response(
@@ -287,13 +292,6 @@ class _Api:
     def _kv(self, entity_id: str) -> Ref[entities.KVMessage]:
         self._identifier("entity id", entity_id)
         return self.node.ref(self.node.kv, entity_id)
-
-    async def _ask(self, ref: Ref[Any], msg: Any) -> Any:
-        # casty bounds every ask by the system's ask_timeout, which is REQUEST_TIMEOUT_MS.
-        try:
-            return await ref.ask(msg)
-        except _CASTY_ERRORS as exc:
-            raise from_casty(exc, self.settings.request_timeout_ms) from exc
 
     def _entry(self, entity_id: str, key: str, entry: entities.Entry) -> Response:
         return json_response(

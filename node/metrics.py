@@ -42,7 +42,8 @@ class NodeMetrics:
             registry=self.registry,
         )
         self.events: Tally[str] = Tally()
-        self.registry.register(_CastyCollector(stats, members, self.events))
+        self.repeats: Tally[tuple[str, str]] = Tally()
+        self.registry.register(_CastyCollector(stats, members, self.events, self.repeats))
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def answered(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -62,6 +63,10 @@ class NodeMetrics:
         count.inc()
         latency.observe(seconds)
 
+    def repeated(self, message: str, reason: str) -> None:
+        """Count an ask sent once more, by message type and why (`unanswered`, `unavailable`)."""
+        self.repeats[(message, reason)] += 1
+
     def observe(self, event: Event) -> None:
         """Count one casty event by its kind (MemberChanged, WriteFailed...)."""
         self.events[type(event).__name__] += 1
@@ -73,10 +78,12 @@ class _CastyCollector(Collector):
         stats: Callable[[], Stats | None],
         members: Callable[[], tuple[Member, ...]],
         events: Tally[str],
+        repeats: Tally[tuple[str, str]],
     ) -> None:
         self._stats = stats
         self._members = members
         self._events = events
+        self._repeats = repeats
 
     def collect(self) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
@@ -95,6 +102,15 @@ class _CastyCollector(Collector):
         for kind, count in sorted(self._events.items()):
             events.add_metric([kind], count)
         yield events
+
+        repeats = CounterMetricFamily(
+            "casty_asks_repeated",
+            "Reads and idempotent increments asked once more, by message and reason.",
+            labels=["message", "reason"],
+        )
+        for (message, reason), count in sorted(self._repeats.items()):
+            repeats.add_metric([message, reason], count)
+        yield repeats
 
         stats = self._stats()
         if stats is None:

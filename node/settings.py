@@ -74,6 +74,11 @@ SETTINGS: tuple[Setting, ...] = (
         "How long a write waits for a majority of replicas; past it, 503.",
     ),
     Setting(
+        "REPEAT_AFTER_MS",
+        "2000",
+        "A read, or an increment with an Idempotency-Key, unanswered this long is asked once more.",
+    ),
+    Setting(
         "DRAIN_SECONDS", "6", "On SIGTERM, how long /health fails before the node stops serving."
     ),
     Setting(
@@ -125,6 +130,7 @@ class Settings:
     remove_after_s: int = 60
     request_timeout_ms: int = 5000
     write_timeout_ms: int = 3000
+    repeat_after_ms: int = 2000
     drain_seconds: float = 6.0
     leave_timeout_s: int = 15
     keep_alive_s: int = 75
@@ -179,6 +185,7 @@ class Settings:
             remove_after_s=_integer(raw, "REMOVE_AFTER_S", 1, 86_400),
             request_timeout_ms=_integer(raw, "REQUEST_TIMEOUT_MS", 100, 120_000),
             write_timeout_ms=_integer(raw, "WRITE_TIMEOUT_MS", 100, 120_000),
+            repeat_after_ms=_integer(raw, "REPEAT_AFTER_MS", 50, 120_000),
             drain_seconds=_number(raw, "DRAIN_SECONDS", 0.0, 300.0),
             leave_timeout_s=_integer(raw, "LEAVE_TIMEOUT_S", 1, 600),
             keep_alive_s=_integer(raw, "KEEP_ALIVE_S", 1, 3600),
@@ -195,6 +202,11 @@ class Settings:
                 f"REQUEST_TIMEOUT_MS is {settings.request_timeout_ms},"
                 f" not above WRITE_TIMEOUT_MS of {settings.write_timeout_ms}: an unconfirmed"
                 " write would surface as a deadline (504) instead of as unavailable (503)"
+            )
+        if settings.repeat_after_ms >= settings.request_timeout_ms:
+            raise SettingsError(
+                f"REPEAT_AFTER_MS is {settings.repeat_after_ms}, not below REQUEST_TIMEOUT_MS of"
+                f" {settings.request_timeout_ms}: no time would be left to ask again"
             )
         if settings.max_entity_bytes < settings.max_value_bytes:
             raise SettingsError(
