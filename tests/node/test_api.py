@@ -142,9 +142,7 @@ async def test_metrics_count_requests_by_route_and_members(client: Client) -> No
         'http_requests_total{method="POST",route="/counter/<entity_id>/increment",status="200"} 1.0'
         in text
     )
-    assert (
-        'http_request_duration_seconds_count{route="/counter/<entity_id>/increment"} 1.0' in text
-    )
+    assert 'http_request_duration_seconds_count{route="/counter/<entity_id>/increment"} 1.0' in text
     # The latency was measured from the request's arrival: more than nothing, less than 10 s.
     total = 'http_request_duration_seconds_sum{route="/counter/<entity_id>/increment"} '
     seconds = float(text.split(total, 1)[1].split()[0])
