@@ -60,13 +60,19 @@ def socket_in(netns: str) -> socket.socket:
         try:
             os.setns(target, os.CLONE_NEWNET)
             try:
-                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             finally:
                 os.setns(home, os.CLONE_NEWNET)
         finally:
             os.close(target)
     finally:
         os.close(home)
+    # Each chunk read from the client goes out at once. asyncio sets TCP_NODELAY only on sockets
+    # made with proto IPPROTO_TCP, and this one has proto 0: without it, Nagle held a request's
+    # body until the node acknowledged its headers, which the node delays by 40 ms (delayed ACK),
+    # so a POST straight at a node took 44 ms instead of 3.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
