@@ -1,13 +1,17 @@
 # Every command a user runs. `just --list` shows them with their one-line help.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# A variable is worked out only by the recipes that use it: `docker info` below runs for the
+# cluster recipes, not for `just test` or `just run`.
+set lazy := true
 
 python := ".venv/bin/python"
 
 # Without a Docker engine, the local cluster needs root (network namespaces, the bridge,
 # nftables): those recipes go through sudo for another user; -E keeps CASTY_BACKEND and
 # CLUSTER_UP_TIMEOUT_S. The lock is taken as root too, so its file in /tmp always has one owner
-# (Linux's protected_regular refuses root the O_CREAT of another user's file there).
+# (Linux's protected_regular refuses root the O_CREAT of another user's file there). The engine
+# test is the shell's version of compose.backend.docker_engine_reachable, which picks the backend.
 engine := `docker info >/dev/null 2>&1 && echo yes || echo no`
 as_root := if `id -u` == "0" { "" } else if engine == "yes" { "" } else { "sudo -E" }
 
